@@ -1,0 +1,1 @@
+//! A small Kubernetes API client for labsim's own components (JSON over HTTPS, list/watch).

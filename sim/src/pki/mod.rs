@@ -1,0 +1,1 @@
+//! Certificates, keys and kubeconfigs: what kubeadm generates and the API server checks.

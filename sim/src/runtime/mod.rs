@@ -1,0 +1,1 @@
+//! The container runtime (containerd's role): pod sandboxes, containers as processes, CRI-like API.

@@ -1,0 +1,277 @@
+//! What labsim knows about each Kubernetes minor it can pretend to be (1.26–1.36).
+//!
+//! labsim keeps its own copy of these facts, independent of the harness's table
+//! (`harness/versions.rs`), on purpose: if the two shared one table, a wrong fact would make labsim
+//! and the harness agree on the same mistake. Sources are cited per field; K8S-FACTS.md and
+//! CLI-REFERENCE.md in `shared/design` collect most of them.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Oldest minor labsim supports (the course was written for 1.26).
+pub const OLDEST_MINOR: u32 = 26;
+/// Newest minor labsim supports.
+pub const NEWEST_MINOR: u32 = 36;
+/// The version a profile gets when `$KUBERNETES_VERSION` is not set.
+pub const DEFAULT_MINOR: u32 = 33;
+
+/// A Kubernetes 1.x minor version that labsim supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Minor(u32);
+
+/// A version string that labsim does not support or cannot read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VersionError {
+    /// Not of the form `1.Y`, `v1.Y` or `v1.Y.Z`.
+    #[error("cannot read Kubernetes version {0:?}: expected X.Y such as 1.33 (or v1.33.7)")]
+    Malformed(String),
+    /// Well formed but outside 1.26–1.36.
+    #[error(
+        "Kubernetes {0} is not supported by labsim: choose a version from 1.{OLDEST_MINOR} to 1.{NEWEST_MINOR}"
+    )]
+    Unsupported(String),
+}
+
+impl FromStr for Minor {
+    type Err = VersionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().trim_start_matches('v');
+        let mut parts = t.splitn(3, '.');
+        let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+        let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+        let patch_ok = parts.next().is_none_or(|p| {
+            p.split(['-', '+'])
+                .next()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        });
+        match (major, minor) {
+            (Some(1), Some(m)) if patch_ok => {
+                Minor::new(m).ok_or_else(|| VersionError::Unsupported(format!("1.{m}")))
+            }
+            (Some(_), Some(_)) if patch_ok => Err(VersionError::Unsupported(s.to_string())),
+            _ => Err(VersionError::Malformed(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Minor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "1.{}", self.0)
+    }
+}
+
+impl Default for Minor {
+    fn default() -> Self {
+        Minor(DEFAULT_MINOR)
+    }
+}
+
+/// The kubeadm configuration API versions (`kubeadm.k8s.io/…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubeadmApi {
+    /// `kubeadm.k8s.io/v1beta3`: `extraArgs` is a map.
+    V1beta3,
+    /// `kubeadm.k8s.io/v1beta4`: `extraArgs` is a list of `{name, value}`.
+    V1beta4,
+}
+
+impl KubeadmApi {
+    /// The `apiVersion` string.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            KubeadmApi::V1beta3 => "kubeadm.k8s.io/v1beta3",
+            KubeadmApi::V1beta4 => "kubeadm.k8s.io/v1beta4",
+        }
+    }
+}
+
+impl Minor {
+    /// The minor if labsim supports it.
+    pub fn new(minor: u32) -> Option<Minor> {
+        (OLDEST_MINOR..=NEWEST_MINOR)
+            .contains(&minor)
+            .then_some(Minor(minor))
+    }
+
+    /// Every supported minor, oldest first.
+    pub fn all() -> impl Iterator<Item = Minor> {
+        (OLDEST_MINOR..=NEWEST_MINOR).map(Minor)
+    }
+
+    /// The minor number (26 for 1.26).
+    pub fn minor(self) -> u32 {
+        self.0
+    }
+
+    /// The patch release labsim reports as `gitVersion` (a real release of that minor).
+    pub fn git_version(self) -> String {
+        // Real patch releases; labsim does not claim to be the newest patch.
+        let patch = match self.0 {
+            26 => 15,
+            27 => 16,
+            28 => 15,
+            29 => 15,
+            30 => 14,
+            31 => 13,
+            32 => 9,
+            33 => 7,
+            34 => 3,
+            35 => 3,
+            _ => 1,
+        };
+        format!("v1.{}.{}", self.0, patch)
+    }
+
+    /// kube-controller-manager's default `--node-monitor-grace-period`:
+    /// 40 s, 50 s since 1.32 (kubernetes PR 126287).
+    pub fn node_monitor_grace_period_secs(self) -> u64 {
+        if self.0 >= 32 { 50 } else { 40 }
+    }
+
+    /// Whether kube-controller-manager still has `--pod-eviction-timeout`: deprecated in 1.26,
+    /// removed in 1.27 (the component then refuses to start with "unknown flag").
+    pub fn has_pod_eviction_timeout_flag(self) -> bool {
+        self.0 < 27
+    }
+
+    /// Whether kubeadm of this version reads a config of `api`: v1beta3 from 1.22 until its removal
+    /// in 1.36, v1beta4 from 1.31.
+    pub fn kubeadm_accepts(self, api: KubeadmApi) -> bool {
+        match api {
+            KubeadmApi::V1beta3 => self.0 < 36,
+            KubeadmApi::V1beta4 => self.0 >= 31,
+        }
+    }
+
+    /// The config API kubeadm of this version writes and prefers.
+    pub fn kubeadm_preferred_api(self) -> KubeadmApi {
+        if self.0 >= 31 {
+            KubeadmApi::V1beta4
+        } else {
+            KubeadmApi::V1beta3
+        }
+    }
+
+    /// The pause (sandbox) image tag: 3.9 (1.26–1.30), 3.10 (1.31–1.33), 3.10.1 (1.34–1.35),
+    /// 3.10.2 (1.36).
+    pub fn pause_tag(self) -> &'static str {
+        match self.0 {
+            ..=30 => "3.9",
+            31..=33 => "3.10",
+            34..=35 => "3.10.1",
+            _ => "3.10.2",
+        }
+    }
+
+    /// The etcd version kubeadm deploys (cmd/kubeadm/app/constants SupportedEtcdVersion, as of each
+    /// minor's later patches; minikube's constants_kubeadm_images.go lists them per release).
+    pub fn etcd_version(self) -> &'static str {
+        match self.0 {
+            26 => "3.5.10",
+            27 => "3.5.12",
+            28 => "3.5.15",
+            29 => "3.5.15",
+            30 => "3.5.15",
+            31..=33 => "3.5.21",
+            34 => "3.6.5",
+            35 => "3.6.6",
+            _ => "3.6.8",
+        }
+    }
+
+    /// The CoreDNS image tag kubeadm deploys.
+    pub fn coredns_tag(self) -> &'static str {
+        match self.0 {
+            26 => "v1.9.3",
+            27 | 28 => "v1.10.1",
+            29 | 30 => "v1.11.1",
+            31 | 32 => "v1.11.3",
+            33 => "v1.12.0",
+            _ => "v1.12.1",
+        }
+    }
+
+    /// Whether `crictl ps` prints the NAMESPACE column (cri-tools 1.32 added it; cri-tools is
+    /// released with the Kubernetes minor it is installed with).
+    pub fn crictl_has_namespace_column(self) -> bool {
+        self.0 >= 32
+    }
+
+    /// The kubelet's "Created" event message: `Created container app` until 1.31,
+    /// `Created container: app` since 1.32.
+    pub fn created_event_message(self, container: &str) -> String {
+        if self.0 >= 32 {
+            format!("Created container: {container}")
+        } else {
+            format!("Created container {container}")
+        }
+    }
+
+    /// Whether kubeadm writes `super-admin.conf` (added in 1.29).
+    pub fn kubeadm_writes_super_admin(self) -> bool {
+        self.0 >= 29
+    }
+
+    /// Whether kubeadm of this version prefixes errors with `error: ` (1.34+).
+    pub fn kubeadm_error_prefix(self) -> bool {
+        self.0 >= 34
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_people_type() {
+        assert_eq!("1.33".parse::<Minor>().unwrap().minor(), 33);
+        assert_eq!("v1.26.2".parse::<Minor>().unwrap().minor(), 26);
+        assert_eq!("v1.36.0-rc.1".parse::<Minor>().unwrap().minor(), 36);
+        assert!(matches!(
+            "1.25".parse::<Minor>(),
+            Err(VersionError::Unsupported(_))
+        ));
+        assert!(matches!(
+            "1.37".parse::<Minor>(),
+            Err(VersionError::Unsupported(_))
+        ));
+        assert!(matches!(
+            "2.1".parse::<Minor>(),
+            Err(VersionError::Unsupported(_))
+        ));
+        assert!(matches!(
+            "latest".parse::<Minor>(),
+            Err(VersionError::Malformed(_))
+        ));
+        assert!(matches!(
+            "1.3x".parse::<Minor>(),
+            Err(VersionError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn facts_per_minor() {
+        for m in Minor::all() {
+            let n = m.minor();
+            assert_eq!(
+                m.node_monitor_grace_period_secs(),
+                if n >= 32 { 50 } else { 40 }
+            );
+            assert_eq!(m.has_pod_eviction_timeout_flag(), n == 26);
+            assert!(m.kubeadm_accepts(m.kubeadm_preferred_api()));
+            assert_eq!(m.kubeadm_accepts(KubeadmApi::V1beta3), n <= 35);
+            assert_eq!(m.kubeadm_accepts(KubeadmApi::V1beta4), n >= 31);
+            assert!(m.git_version().starts_with(&format!("v1.{n}.")));
+        }
+        let pause: Vec<_> = Minor::all().map(|m| m.pause_tag()).collect();
+        assert_eq!(
+            pause,
+            [
+                "3.9", "3.9", "3.9", "3.9", "3.9", "3.10", "3.10", "3.10", "3.10.1", "3.10.1",
+                "3.10.2"
+            ]
+        );
+        assert_eq!(Minor::new(26).unwrap().etcd_version(), "3.5.10");
+        assert_eq!(Minor::new(36).unwrap().etcd_version(), "3.6.8");
+    }
+}

@@ -1,0 +1,2 @@
+//! labs entry.
+fn main() {}
