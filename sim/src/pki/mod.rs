@@ -16,6 +16,7 @@
 
 pub mod jwt;
 pub mod kubeconfig;
+pub mod tls;
 
 use std::fs;
 use std::io::Write;
