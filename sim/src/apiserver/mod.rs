@@ -1,9 +1,96 @@
 //! `kube-apiserver`: a Kubernetes-API-compatible server storing objects in etcd.
+//!
+//! `labsim kube-apiserver <kube-apiserver flags>` takes the flags kubeadm's static pod manifest gives
+//! the real one ([`flags`]), reports the version of `$LABSIM_KUBERNETES_VERSION` (default
+//! [`crate::version::DEFAULT_MINOR`]), serves HTTPS (HTTP/1.1 only) with optional client
+//! certificates, and stores objects as JSON in etcd under Kubernetes' key layout ([`store`]).
+//!
+//! Module map, mirroring kube-apiserver's layout:
+//! - [`server`]: configuration, listener, routing; [`http`]: responses and content negotiation;
+//! - [`auth`]: authentication (certificates, bootstrap tokens, service-account JWTs) and the
+//!   anonymous-only RBAC check (authenticated users may do everything: RBAC objects are stored but not
+//!   enforced for them);
+//! - [`rest`]: the verbs and subresources; [`watch`]: watches; [`store`]: etcd storage;
+//! - [`defaults`]: defaulting, validation, admission; [`services`]: ClusterIP/NodePort allocation;
+//! - [`patch`]: JSON/merge/strategic-merge patches; [`apply`]: server-side apply and managedFields;
+//! - [`tables`]: `kubectl get` tables; [`discovery`]: `/`, `/version`, health, discovery, OpenAPI;
+//! - [`logs`]: the kubelet log proxy and TokenRequest; [`bootstrap`]: objects made at start;
+//! - [`selectors`], [`meta`], [`resources`], [`status`]: shared vocabulary.
+
+pub mod apply;
+pub mod auth;
+pub mod bootstrap;
+pub mod defaults;
+pub mod discovery;
+pub mod flags;
+pub mod http;
+pub mod logs;
+pub mod meta;
+pub mod patch;
+pub mod resources;
+pub mod rest;
+pub mod selectors;
+pub mod server;
+pub mod services;
+pub mod status;
+pub mod store;
+pub mod tables;
+pub mod watch;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-/// Entry point (`labsim main`); not built yet.
-pub fn main(_args: Vec<String>) -> ExitCode {
-    eprintln!("labsim: apiserver is not built yet");
-    ExitCode::from(2)
+/// Entry point of `labsim kube-apiserver …`.
+pub fn main(args: Vec<String>) -> ExitCode {
+    let flags = match flags::Flags::parse(&args) {
+        Ok(f) => f,
+        Err(e) => {
+            // cobra: the error, then the usage hint, exit 1.
+            eprintln!("Error: {e}");
+            eprintln!("Run 'kube-apiserver --help' for usage.");
+            return ExitCode::from(1);
+        }
+    };
+    if flags.bool("help", false) {
+        println!(
+            "The Kubernetes API server validates and configures data for the api objects (labsim).\n\nUsage:\n  kube-apiserver [flags]"
+        );
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let api = match server::Api::from_flags(flags) {
+            Ok(a) => Arc::new(a),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        tokio::select! {
+            r = server::run(api) => match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    ExitCode::from(1)
+                }
+            },
+            _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+            _ = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => { s.recv().await; }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            } => ExitCode::SUCCESS,
+        }
+    })
 }
