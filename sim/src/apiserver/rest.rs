@@ -836,7 +836,9 @@ fn apply_patch_body(
     } else if content_type.starts_with("application/strategic-merge-patch+json") {
         patch::strategic_merge(kind, obj, p)
     } else {
-        return Err(ApiError::UnsupportedMediaType);
+        return Err(ApiError::UnsupportedMediaType(
+            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json",
+        ));
     };
     r.map_err(|e| ApiError::BadRequest(e.0))
 }

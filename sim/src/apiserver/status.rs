@@ -163,10 +163,8 @@ pub enum ApiError {
         current: i64,
     },
     /// 415.
-    #[error(
-        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
-    )]
-    UnsupportedMediaType,
+    #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
+    UnsupportedMediaType(&'static str),
     /// 500 with a message.
     #[error("{0}")]
     Internal(String),
@@ -238,7 +236,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => 403,
             ApiError::MethodNotAllowed => 405,
             ApiError::Expired { .. } => 410,
-            ApiError::UnsupportedMediaType => 415,
+            ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Internal(_) => 500,
             ApiError::Storage(_) => 500,
         }
@@ -256,7 +254,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Expired { .. } => "Expired",
-            ApiError::UnsupportedMediaType => "UnsupportedMediaType",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) | ApiError::Storage(_) => "InternalError",
         }
     }
