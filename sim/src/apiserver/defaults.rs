@@ -205,6 +205,21 @@ pub fn apply_defaults(res: &ResourceDef, obj: &mut Value) {
         "Secret" => {
             if let Some(m) = obj.as_object_mut() {
                 set_default(m, "type", json!("Opaque"));
+                // stringData is write-only: merged into data, base64-encoded
+                // (pkg/apis/core/v1/conversion.go Convert_v1_Secret_To_core_Secret).
+                if let Some(Value::Object(sd)) = m.remove("stringData") {
+                    use base64::Engine;
+                    let data = m.entry("data").or_insert_with(|| json!({}));
+                    if let Some(d) = data.as_object_mut() {
+                        for (k, v) in sd {
+                            let text = v.as_str().unwrap_or_default();
+                            d.insert(
+                                k,
+                                json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                            );
+                        }
+                    }
+                }
             }
         }
         "PriorityClass" => {

@@ -510,6 +510,15 @@ pub async fn create(
         return Err(ApiError::invalid(res, &name, errs));
     }
     let allocated = if res.kind == "Service" {
+        // An existing service keeps its IP: report AlreadyExists before allocating.
+        if api
+            .store
+            .get_opt(res, obj["metadata"]["namespace"].as_str(), &name)
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::already_exists(res, &name));
+        }
         super::services::allocate(api, &mut obj).await?
     } else {
         vec![]
