@@ -94,3 +94,97 @@ pub fn main(args: Vec<String>) -> ExitCode {
         }
     })
 }
+
+/// An API server running in this process on its own thread and runtime (for tests of labsim's
+/// components). Stopping it drops the runtime, so every connection and watch ends as if the process
+/// had gone away.
+#[derive(Debug)]
+pub struct ServerThread {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerThread {
+    /// Starts `kube-apiserver` with `args` (as on the command line) and returns once it listens.
+    ///
+    /// # Errors
+    /// The flag or start-up error, as text.
+    pub fn start(args: Vec<String>) -> Result<ServerThread, String> {
+        let flags = flags::Flags::parse(&args).map_err(|e| e.to_string())?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let api = match server::Api::from_flags(flags) {
+                    Ok(a) => Arc::new(a),
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let addr = api.listen_addr();
+                let server = tokio::spawn(server::run(api));
+                // Ready once the port accepts connections (bootstrap objects are made before serving).
+                let started = std::time::Instant::now();
+                loop {
+                    if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                        let _ = ready_tx.send(Ok(()));
+                        break;
+                    }
+                    if server.is_finished()
+                        || started.elapsed() > std::time::Duration::from_secs(20)
+                    {
+                        let msg = match server.await {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => format!("the API server did not listen on {addr} within 20 s"),
+                        };
+                        let _ = ready_tx.send(Err(msg));
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                let _ = stop_rx.await;
+                server.abort();
+            });
+            rt.shutdown_background();
+        });
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(ServerThread {
+                shutdown: Some(stop_tx),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err("the API server thread ended before it was ready".into()),
+        }
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
