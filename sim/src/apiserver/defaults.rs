@@ -116,10 +116,8 @@ pub fn default_pod_spec(spec: &mut Value) {
 }
 
 fn default_template(spec: &mut Value) {
-    if let Some(t) = spec.get_mut("template") {
-        if let Some(ps) = t.get_mut("spec") {
-            default_pod_spec(ps);
-        }
+    if let Some(ps) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
+        default_pod_spec(ps);
     }
 }
 
@@ -317,10 +315,13 @@ pub fn add_service_account_volume(pod: &mut Value, automount: bool) {
         {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
         {"downwardAPI": {"items": [{"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}}
     ]}});
-    spec.entry("volumes")
+    if let Some(v) = spec
+        .entry("volumes")
         .or_insert_with(|| json!([]))
         .as_array_mut()
-        .map(|v| v.push(volume));
+    {
+        v.push(volume);
+    }
     for l in ["containers", "initContainers"] {
         if let Some(cs) = spec.get_mut(l).and_then(Value::as_array_mut) {
             for c in cs {
@@ -387,7 +388,7 @@ fn name_errors(res: &ResourceDef, name: &str) -> Option<String> {
         // RBAC objects and a few others accept path segment names; keep them permissive.
         "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding" | "CertificateSigningRequest" => {
             (name == "." || name == ".." || name.contains('/') || name.contains('%')).then(|| {
-                format!("may not contain '/' or '%' and may not be '.' or '..'")
+                "may not contain '/' or '%' and may not be '.' or '..'".to_string()
             })
         }
         _ => (!re(DNS1123_SUBDOMAIN) || name.len() > 253).then(|| {
@@ -410,13 +411,14 @@ fn go_map(m: &Value) -> String {
 }
 
 fn validate_containers(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
+    let label = regex::Regex::new(DNS1123_LABEL).expect("regex");
     match spec["containers"].as_array() {
         Some(cs) if !cs.is_empty() => {
             for (i, c) in cs.iter().enumerate() {
                 let p = format!("{path}.containers[{i}]");
                 match c["name"].as_str() {
                     None | Some("") => errs.push(FieldError::required(format!("{p}.name"), "")),
-                    Some(n) if !regex::Regex::new(DNS1123_LABEL).expect("regex").is_match(n) => {
+                    Some(n) if !label.is_match(n) => {
                         errs.push(FieldError::invalid(format!("{p}.name"), &json!(n), "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"))
                     }
                     _ => {}
@@ -533,10 +535,10 @@ pub fn validate(res: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Fiel
                     }
                 }
                 // Binding sets nodeName once.
-                if old["spec"]["nodeName"].is_null() {
-                    if let Some(m) = b.as_object_mut() {
-                        m.remove("nodeName");
-                    }
+                if old["spec"]["nodeName"].is_null()
+                    && let Some(m) = b.as_object_mut()
+                {
+                    m.remove("nodeName");
                 }
                 if a != b {
                     errs.push(FieldError::forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"));

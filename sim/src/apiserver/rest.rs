@@ -496,11 +496,9 @@ pub async fn create(
     if res.kind == "Pod" {
         admit_pod(api, &mut obj).await?;
     }
-    if res.kind == "DaemonSet" || res.kind == "Deployment" || res.kind == "ReplicaSet" {
-        if res.kind == "Deployment" || res.kind == "ReplicaSet" || res.kind == "DaemonSet" {
-            // status is filled by controllers; a real create returns an empty status object.
-            obj["status"] = json!({});
-        }
+    if matches!(res.kind, "Deployment" | "ReplicaSet" | "DaemonSet") {
+        // Status is filled by controllers; a real create returns an empty status object.
+        obj["status"] = json!({});
     }
     if res.kind == "CertificateSigningRequest" {
         obj["status"] = json!({});
@@ -1291,7 +1289,7 @@ pub async fn delete(
         }
         if keep {
             match api.store.update(res, new, rv).await {
-                Ok(o) => return Ok((if res.kind == "Namespace" { 200 } else { 200 }, o)),
+                Ok(o) => return Ok((200, o)),
                 Err(ApiError::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }

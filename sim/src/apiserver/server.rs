@@ -280,19 +280,20 @@ fn parse_target(group: &str, version: &str, rest: &[&str]) -> Result<Target, Api
         _ => (false, rest),
     };
     let seg = |i: usize| rest.get(i).map(|s| s.to_string());
-    if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
-        if let Some(res) = resources::find(group, version, rest[2]).filter(|r| r.namespaced) {
-            if rest.len() > 5 {
-                return Err(ApiError::NoRoute);
-            }
-            return Ok(Target {
-                res,
-                ns: seg(1),
-                name: seg(3),
-                sub: seg(4),
-                watch_path,
-            });
+    if rest.first() == Some(&"namespaces")
+        && rest.len() >= 3
+        && let Some(res) = resources::find(group, version, rest[2]).filter(|r| r.namespaced)
+    {
+        if rest.len() > 5 {
+            return Err(ApiError::NoRoute);
         }
+        return Ok(Target {
+            res,
+            ns: seg(1),
+            name: seg(3),
+            sub: seg(4),
+            watch_path,
+        });
     }
     let Some(plural) = rest.first() else {
         return Err(ApiError::NoRoute);

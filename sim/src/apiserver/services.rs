@@ -99,7 +99,7 @@ pub async fn allocate(api: &Api, svc: &mut Value) -> Result<Vec<Allocation>, Api
             return Err(invalid(
                 svc,
                 "spec.clusterIPs",
-                go_strings(&[requested.clone()]),
+                go_strings(std::slice::from_ref(&requested)),
                 format!(
                     "failed to allocate IP {requested}: provided IP is not in the valid range. The range of valid IPs is {cidr}"
                 ),
@@ -109,7 +109,7 @@ pub async fn allocate(api: &Api, svc: &mut Value) -> Result<Vec<Allocation>, Api
             return Err(invalid(
                 svc,
                 "spec.clusterIPs",
-                go_strings(&[requested.clone()]),
+                go_strings(std::slice::from_ref(&requested)),
                 format!("failed to allocate IP {requested}: provided IP is already allocated"),
             ));
         }
@@ -147,7 +147,7 @@ pub async fn allocate(api: &Api, svc: &mut Value) -> Result<Vec<Allocation>, Api
                 svc,
                 "spec.clusterIPs",
                 go_strings(&[]),
-                format!("failed to allocate a serviceIP: range is full"),
+                "failed to allocate a serviceIP: range is full".to_string(),
             )
         })?)
     };
@@ -165,11 +165,11 @@ pub async fn allocate(api: &Api, svc: &mut Value) -> Result<Vec<Allocation>, Api
     }
     spec["ipFamilies"] = json!(["IPv4"]);
     spec["ipFamilyPolicy"] = json!("SingleStack");
-    if typ == "NodePort" || typ == "LoadBalancer" {
-        if let Err(e) = allocate_node_ports(api, svc).await {
-            release(api, &out).await;
-            return Err(e);
-        }
+    if (typ == "NodePort" || typ == "LoadBalancer")
+        && let Err(e) = allocate_node_ports(api, svc).await
+    {
+        release(api, &out).await;
+        return Err(e);
     }
     Ok(out)
 }

@@ -689,7 +689,7 @@ impl KubeadmPki {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
