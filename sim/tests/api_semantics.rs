@@ -35,19 +35,48 @@ async fn pods_bind_delete_gracefully_and_watch_with_selectors() {
     let pods = path("", "v1", "pods", Some("default"), None);
     // a watch on app=hello from "now" (resourceVersion of an empty list)
     let list = k.list(&pods, &ListParams::default()).await.unwrap();
-    let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
-    let sel = ListParams { label_selector: Some("app=hello".into()), ..Default::default() };
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sel = ListParams {
+        label_selector: Some("app=hello".into()),
+        ..Default::default()
+    };
     let mut w = k.watch(&pods, &sel, &rv).await.unwrap();
-    k.create(&pods, &pod("other", json!({"app": "other"}))).await.unwrap();
-    k.create(&pods, &pod("p1", json!({"app": "hello"}))).await.unwrap();
+    k.create(&pods, &pod("other", json!({"app": "other"})))
+        .await
+        .unwrap();
+    k.create(&pods, &pod("p1", json!({"app": "hello"})))
+        .await
+        .unwrap();
     let (t, o) = next(&mut w).await;
-    assert_eq!((t.as_str(), o["metadata"]["name"].as_str()), ("ADDED", Some("p1")), "the other pod is filtered out");
+    assert_eq!(
+        (t.as_str(), o["metadata"]["name"].as_str()),
+        ("ADDED", Some("p1")),
+        "the other pod is filtered out"
+    );
     // moving into the selector is ADDED, out of it DELETED
-    k.patch(&format!("{pods}/other"), PatchType::Merge, &json!({"metadata": {"labels": {"app": "hello"}}})).await.unwrap();
+    k.patch(
+        &format!("{pods}/other"),
+        PatchType::Merge,
+        &json!({"metadata": {"labels": {"app": "hello"}}}),
+    )
+    .await
+    .unwrap();
     assert_eq!(next(&mut w).await.0, "ADDED");
-    k.patch(&format!("{pods}/other"), PatchType::Merge, &json!({"metadata": {"labels": {"app": "gone"}}})).await.unwrap();
+    k.patch(
+        &format!("{pods}/other"),
+        PatchType::Merge,
+        &json!({"metadata": {"labels": {"app": "gone"}}}),
+    )
+    .await
+    .unwrap();
     let (t, o) = next(&mut w).await;
-    assert_eq!((t.as_str(), o["metadata"]["name"].as_str()), ("DELETED", Some("other")));
+    assert_eq!(
+        (t.as_str(), o["metadata"]["name"].as_str()),
+        ("DELETED", Some("other"))
+    );
 
     // the scheduler's binding: once, with PodScheduled
     k.create(&format!("{pods}/p1/binding"), &json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p1"}, "target": {"kind": "Node", "name": "w1"}})).await.unwrap();
@@ -55,10 +84,25 @@ async fn pods_bind_delete_gracefully_and_watch_with_selectors() {
     assert_eq!(bound["spec"]["nodeName"], "w1");
     assert_eq!(bound["status"]["conditions"][0]["type"], "PodScheduled");
     let err = k.create(&format!("{pods}/p1/binding"), &json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p1"}, "target": {"kind": "Node", "name": "w2"}})).await.unwrap_err();
-    assert!(err.is_conflict() && err.to_string().contains("is already assigned to node \"w1\""), "{err}");
+    assert!(
+        err.is_conflict()
+            && err
+                .to_string()
+                .contains("is already assigned to node \"w1\""),
+        "{err}"
+    );
     assert_eq!(next(&mut w).await.0, "MODIFIED");
     // field selectors as the kubelet uses them
-    let on_w1 = k.list(&pods, &ListParams { field_selector: Some("spec.nodeName=w1".into()), ..Default::default() }).await.unwrap();
+    let on_w1 = k
+        .list(
+            &pods,
+            &ListParams {
+                field_selector: Some("spec.nodeName=w1".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(on_w1["items"].as_array().unwrap().len(), 1);
 
     // a scheduled pod is deleted gracefully: it stays, Terminating, until deleted with grace 0
@@ -67,13 +111,23 @@ async fn pods_bind_delete_gracefully_and_watch_with_selectors() {
     assert!(d["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(next(&mut w).await.0, "MODIFIED");
     let table = c.ok(&["get", "pod", "p1"]);
-    assert!(table.lines().nth(1).unwrap().contains("Terminating"), "{table}");
-    k.delete(&format!("{pods}/p1"), &json!({"gracePeriodSeconds": 0})).await.unwrap();
+    assert!(
+        table.lines().nth(1).unwrap().contains("Terminating"),
+        "{table}"
+    );
+    k.delete(&format!("{pods}/p1"), &json!({"gracePeriodSeconds": 0}))
+        .await
+        .unwrap();
     let (t, o) = next(&mut w).await;
-    assert_eq!((t.as_str(), o["metadata"]["name"].as_str()), ("DELETED", Some("p1")));
+    assert_eq!(
+        (t.as_str(), o["metadata"]["name"].as_str()),
+        ("DELETED", Some("p1"))
+    );
     assert!(k.get_opt(&format!("{pods}/p1")).await.unwrap().is_none());
     // an unscheduled pod goes at once
-    k.delete(&format!("{pods}/other"), &json!({})).await.unwrap();
+    k.delete(&format!("{pods}/other"), &json!({}))
+        .await
+        .unwrap();
     assert!(k.get_opt(&format!("{pods}/other")).await.unwrap().is_none());
 }
 
@@ -82,21 +136,45 @@ async fn namespaces_terminate_and_finalizers_hold_objects() {
     let c = Cluster::start("1.33").await;
     let k = client(&c);
     let nss = path("", "v1", "namespaces", None, None);
-    k.create(&nss, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})).await.unwrap();
+    k.create(
+        &nss,
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+    )
+    .await
+    .unwrap();
     let ns = k.get(&format!("{nss}/demo")).await.unwrap();
-    assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "demo");
+    assert_eq!(
+        ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "demo"
+    );
     assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
     k.delete(&format!("{nss}/demo"), &json!({})).await.unwrap();
-    assert_eq!(c.ok(&["get", "ns", "demo", "-o", "jsonpath={.status.phase}"]), "Terminating");
+    assert_eq!(
+        c.ok(&["get", "ns", "demo", "-o", "jsonpath={.status.phase}"]),
+        "Terminating"
+    );
     // no new content in a terminating namespace
     let cms = path("", "v1", "configmaps", Some("demo"), None);
-    let err = k.create(&cms, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})).await.unwrap_err();
+    let err = k
+        .create(
+            &cms,
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(403));
-    assert!(err.to_string().contains("unable to create new content in namespace demo because it is being terminated"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "unable to create new content in namespace demo because it is being terminated"
+        ),
+        "{err}"
+    );
     // the namespace controller's finalize call releases it
     let mut ns = k.get(&format!("{nss}/demo")).await.unwrap();
     ns["spec"]["finalizers"] = json!([]);
-    k.update(&format!("{nss}/demo/finalize"), &ns).await.unwrap();
+    k.update(&format!("{nss}/demo/finalize"), &ns)
+        .await
+        .unwrap();
     assert!(k.get_opt(&format!("{nss}/demo")).await.unwrap().is_none());
     // system namespaces cannot be deleted
     let (code, _, err) = c.kubectl(&["delete", "ns", "kube-system"]);
@@ -105,16 +183,54 @@ async fn namespaces_terminate_and_finalizers_hold_objects() {
 
     // foreground deletion leaves the object with the foregroundDeletion finalizer for the GC
     let cms = path("", "v1", "configmaps", Some("default"), None);
-    k.create(&cms, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fg"}})).await.unwrap();
-    let d = k.delete(&format!("{cms}/fg"), &json!({"propagationPolicy": "Foreground"})).await.unwrap();
+    k.create(
+        &cms,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fg"}}),
+    )
+    .await
+    .unwrap();
+    let d = k
+        .delete(
+            &format!("{cms}/fg"),
+            &json!({"propagationPolicy": "Foreground"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(d["metadata"]["finalizers"], json!(["foregroundDeletion"]));
     assert!(d["metadata"]["deletionTimestamp"].is_string());
-    k.patch(&format!("{cms}/fg"), PatchType::Merge, &json!({"metadata": {"finalizers": null}})).await.unwrap();
-    assert!(k.get_opt(&format!("{cms}/fg")).await.unwrap().is_none(), "removing the last finalizer deletes it");
+    k.patch(
+        &format!("{cms}/fg"),
+        PatchType::Merge,
+        &json!({"metadata": {"finalizers": null}}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        k.get_opt(&format!("{cms}/fg")).await.unwrap().is_none(),
+        "removing the last finalizer deletes it"
+    );
     // background deletion of an object without finalizers answers a Success Status
-    k.create(&cms, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bg"}})).await.unwrap();
-    let st = k.delete(&format!("{cms}/bg"), &json!({"propagationPolicy": "Background"})).await.unwrap();
-    assert_eq!((st["kind"].as_str(), st["status"].as_str(), st["details"]["name"].as_str()), (Some("Status"), Some("Success"), Some("bg")));
+    k.create(
+        &cms,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bg"}}),
+    )
+    .await
+    .unwrap();
+    let st = k
+        .delete(
+            &format!("{cms}/bg"),
+            &json!({"propagationPolicy": "Background"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            st["kind"].as_str(),
+            st["status"].as_str(),
+            st["details"]["name"].as_str()
+        ),
+        (Some("Status"), Some("Success"), Some("bg"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,7 +244,10 @@ async fn services_csrs_events_and_generate_name() {
         .unwrap();
     let ip: std::net::Ipv4Addr = svc["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
     let o = ip.octets();
-    assert!(o[0] == 10 && (96..112).contains(&o[1]), "{ip} is in 10.96.0.0/12");
+    assert!(
+        o[0] == 10 && (96..112).contains(&o[1]),
+        "{ip} is in 10.96.0.0/12"
+    );
     assert_eq!(svc["spec"]["clusterIPs"], json!([ip.to_string()]));
     let np = svc["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
     assert!((30000..=32767).contains(&np));
@@ -139,35 +258,76 @@ async fn services_csrs_events_and_generate_name() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(422));
-    assert!(err.to_string().contains("provided IP is already allocated"), "{err}");
+    assert!(
+        err.to_string().contains("provided IP is already allocated"),
+        "{err}"
+    );
     // its IP is released with it
-    k.delete(&format!("{svcs}/hello"), &json!({})).await.unwrap();
+    k.delete(&format!("{svcs}/hello"), &json!({}))
+        .await
+        .unwrap();
     k.create(&svcs, &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dup"}, "spec": {"clusterIP": ip.to_string(), "ports": [{"port": 80}]}})).await.unwrap();
     let svc_row = c.ok(&["get", "svc", "dup"]);
-    assert!(svc_row.contains(&ip.to_string()) && svc_row.contains("80/TCP"), "{svc_row}");
+    assert!(
+        svc_row.contains(&ip.to_string()) && svc_row.contains("80/TCP"),
+        "{svc_row}"
+    );
 
     // CSRs: approval then the signer's status update
-    let csrs = path("certificates.k8s.io", "v1", "certificatesigningrequests", None, None);
-    let (csr_pem, _key) = labsim::pki::new_csr(&labsim::pki::CertSpec::client("system:node:w1", &["system:nodes"])).unwrap();
+    let csrs = path(
+        "certificates.k8s.io",
+        "v1",
+        "certificatesigningrequests",
+        None,
+        None,
+    );
+    let (csr_pem, _key) = labsim::pki::new_csr(&labsim::pki::CertSpec::client(
+        "system:node:w1",
+        &["system:nodes"],
+    ))
+    .unwrap();
     use base64::Engine;
     let req = base64::engine::general_purpose::STANDARD.encode(&csr_pem);
     k.create(&csrs, &json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"generateName": "csr-"},
         "spec": {"request": req, "signerName": "kubernetes.io/kube-apiserver-client-kubelet", "usages": ["digital signature", "client auth"], "username": "system:bootstrap:abcdef"}}))
         .await
         .unwrap();
-    let listed = k.list(&csrs, &ListParams { field_selector: Some("spec.signerName=kubernetes.io/kube-apiserver-client-kubelet".into()), ..Default::default() }).await.unwrap();
-    let name = listed["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let listed = k
+        .list(
+            &csrs,
+            &ListParams {
+                field_selector: Some(
+                    "spec.signerName=kubernetes.io/kube-apiserver-client-kubelet".into(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let name = listed["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(name.starts_with("csr-") && name.len() == 9, "{name}");
     let rows = c.ok(&["get", "csr"]);
-    assert!(rows.contains("Pending") && rows.contains("system:bootstrap:abcdef"), "{rows}");
+    assert!(
+        rows.contains("Pending") && rows.contains("system:bootstrap:abcdef"),
+        "{rows}"
+    );
     let mut csr = k.get(&format!("{csrs}/{name}")).await.unwrap();
     csr["status"]["conditions"] = json!([{"type": "Approved", "status": "True", "reason": "AutoApproved", "message": "Auto approving kubelet client certificate after SubjectAccessReview."}]);
-    k.update(&format!("{csrs}/{name}/approval"), &csr).await.unwrap();
+    k.update(&format!("{csrs}/{name}/approval"), &csr)
+        .await
+        .unwrap();
     let ca = labsim::pki::Ca::load(&c.dir.0.join("pki"), "ca").unwrap();
-    let cert = ca.sign_csr(&csr_pem, labsim::pki::Usage::Client, 365).unwrap();
+    let cert = ca
+        .sign_csr(&csr_pem, labsim::pki::Usage::Client, 365)
+        .unwrap();
     let mut csr = k.get(&format!("{csrs}/{name}")).await.unwrap();
     csr["status"]["certificate"] = json!(base64::engine::general_purpose::STANDARD.encode(cert));
-    k.update(&format!("{csrs}/{name}/status"), &csr).await.unwrap();
+    k.update(&format!("{csrs}/{name}/status"), &csr)
+        .await
+        .unwrap();
     let rows = c.ok(&["get", "csr"]);
     assert!(rows.contains("Approved,Issued"), "{rows}");
 
@@ -185,12 +345,31 @@ async fn services_csrs_events_and_generate_name() {
         .unwrap();
     let table = c.ok(&["get", "events"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
-    assert!(table.contains("pod/web") && table.contains("Successfully assigned default/web to w1"), "{table}");
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    );
+    assert!(
+        table.contains("pod/web") && table.contains("Successfully assigned default/web to w1"),
+        "{table}"
+    );
     let d = c.ok(&["describe", "pod", "web"]);
-    assert!(d.contains("Normal  Scheduled") && d.contains("default-scheduler  Successfully assigned default/web to w1"), "{d}");
+    assert!(
+        d.contains("Normal  Scheduled")
+            && d.contains("default-scheduler  Successfully assigned default/web to w1"),
+        "{d}"
+    );
     // events.k8s.io/v1 sees the same event in its own shape
-    let v1 = k.list(&path("events.k8s.io", "v1", "events", Some("default"), None), &ListParams::default()).await.unwrap();
-    assert_eq!(v1["items"][0]["note"], "Successfully assigned default/web to w1");
+    let v1 = k
+        .list(
+            &path("events.k8s.io", "v1", "events", Some("default"), None),
+            &ListParams::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        v1["items"][0]["note"],
+        "Successfully assigned default/web to w1"
+    );
     assert_eq!(v1["items"][0]["regarding"]["name"], "web");
 }
