@@ -74,8 +74,17 @@ impl ResourceDef {
         format!("{}{}", self.prefix(namespace), name)
     }
 
+    /// Whether this is a create-only review resource (not stored: TokenReview, SubjectAccessReview,
+    /// SelfSubjectAccessReview, SelfSubjectReview).
+    pub fn is_review(&self) -> bool {
+        self.etcd.is_empty()
+    }
+
     /// The verbs of the main resource.
     pub fn verbs(&self) -> &'static [&'static str] {
+        if self.is_review() {
+            return &["create"];
+        }
         &[
             "create",
             "delete",
@@ -391,12 +400,18 @@ pub static RESOURCES: &[ResourceDef] = &[
         "priorityclasses",
         NONE
     ),
+    res!("authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", false, NONE, NONE, "", NONE),
+    res!("authentication.k8s.io", "v1", "tokenreviews", "tokenreview", "TokenReview", false, NONE, NONE, "", NONE),
+    res!("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", false, NONE, NONE, "", NONE),
+    res!("authorization.k8s.io", "v1", "subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview", false, NONE, NONE, "", NONE),
 ];
 
 /// The groups served, in the order `/apis` lists them (the real server's order for these).
 pub static GROUPS: &[&str] = &[
     "apps",
     "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
     "certificates.k8s.io",
     "networking.k8s.io",
     "policy",

@@ -139,7 +139,7 @@ pub async fn serve(
 
 async fn dispatch(
     api: &Arc<Api>,
-    _user: &User,
+    user: &User,
     t: &Target,
     verb: &str,
     q: &HashMap<String, String>,
@@ -154,6 +154,14 @@ async fn dispatch(
     }
     if res.namespaced && t.ns.is_none() && t.name.is_some() {
         return Err(ApiError::NoRoute);
+    }
+    if res.is_review() {
+        if verb != "create" || t.name.is_some() {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let body = http::read_body(req.into_body()).await?;
+        let review = http::parse_body(&body, "application/json")?;
+        return Ok(http::json(201, &super::auth::review(api, user, res, review).await?));
     }
     let ns = t.ns.as_deref();
     let ua = req
