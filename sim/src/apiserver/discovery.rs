@@ -207,6 +207,20 @@ pub async fn serve<B>(
             Some(l) => http::json(200, &l),
             None => http::error(&ApiError::NoRoute),
         },
+        [".well-known", "openid-configuration"] => match api.sa_issuers.first() {
+            // pkg/serviceaccount/openidmetadata.go
+            Some(iss) => http::json(
+                200,
+                &json!({"issuer": iss, "jwks_uri": format!("https://{}:{}/openid/v1/jwks", api.advertise, api.port),
+                        "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                        "id_token_signing_alg_values_supported": ["ES256"]}),
+            ),
+            None => http::error(&ApiError::NoRoute),
+        },
+        ["openid", "v1", "jwks"] => http::json(
+            200,
+            &json!({"keys": api.sa_verifiers.iter().map(|v| v.jwk()).collect::<Vec<_>>()}),
+        ),
         ["openapi", "v2"] => Response::builder()
             .status(200)
             .header(

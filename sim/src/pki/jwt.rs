@@ -134,6 +134,16 @@ impl Es256Verifier {
         }
     }
 
+    /// The public key as a JWK (RFC 7517/7518), as `/openid/v1/jwks` lists it.
+    pub fn jwk(&self) -> Value {
+        let (x, y) = if self.point.len() == 65 {
+            (&self.point[1..33], &self.point[33..65])
+        } else {
+            (&self.point[..0], &self.point[..0])
+        };
+        serde_json::json!({"use": "sig", "kty": "EC", "kid": self.kid, "crv": "P-256", "alg": "ES256", "x": B64URL.encode(x), "y": B64URL.encode(y)})
+    }
+
     /// The key id (`kid`) tokens signed by the matching key carry.
     pub fn kid(&self) -> &str {
         &self.kid
@@ -223,6 +233,12 @@ mod tests {
         let other = B64URL.encode(r#"{"sub":"system:admin"}"#);
         parts[1] = &other;
         assert!(verifier.verify(&parts.join(".")).is_err());
+        let jwk = verifier.jwk();
+        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["kid"].as_str()), (Some("EC"), Some("P-256"), Some(verifier.kid())));
+        let mut point = vec![4u8];
+        point.extend(B64URL.decode(jwk["x"].as_str().unwrap()).unwrap());
+        point.extend(B64URL.decode(jwk["y"].as_str().unwrap()).unwrap());
+        assert_eq!(point, verifier.point);
         let other_key = crate::pki::new_key().unwrap();
         let other_verifier = Es256Verifier::from_pem(&other_key.public_key_pem()).unwrap();
         assert!(other_verifier.verify(&token).is_err());
