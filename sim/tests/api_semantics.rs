@@ -343,6 +343,13 @@ async fn services_csrs_events_and_generate_name() {
         "source": {"component": "default-scheduler"}, "firstTimestamp": now, "lastTimestamp": now, "count": 1}))
         .await
         .unwrap();
+    // events are written with an etcd lease (--event-ttl) so they expire
+    let ev_name = k.list(&evs, &ListParams::default()).await.unwrap()["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let etcd = c.etcd.as_ref().unwrap().config().client().unwrap();
+    let (_, kv) = etcd.get(&format!("/registry/events/default/{ev_name}")).await.unwrap();
+    assert_ne!(kv.unwrap().lease, 0, "events carry a lease");
+    let (_, kv) = etcd.get("/registry/pods/default/web").await.unwrap();
+    assert_eq!(kv.unwrap().lease, 0, "other objects do not");
     let table = c.ok(&["get", "events"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(

@@ -88,6 +88,36 @@ fn read(path: &str) -> Result<String, ServerError> {
     Ok(crate::pki::read_string(std::path::Path::new(path))?)
 }
 
+/// Parses a Go duration (`1h`, `5m0s`, `30s`, `1h30m`) into seconds.
+pub fn parse_duration_secs(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push(chars.next()?);
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(total as i64)
+}
+
 /// Parses `10.96.0.0/12`.
 pub fn parse_cidr(s: &str) -> Option<(u32, u8)> {
     let (ip, len) = s.split_once('/')?;
@@ -170,7 +200,7 @@ impl Api {
             })?;
         let client_ca_pem = flags.get("client-ca-file").map(read).transpose()?;
         Ok(Api {
-            store: Store { etcd },
+            store: Store::new(etcd, parse_duration_secs(flags.get_or("event-ttl", "1h0m0s")).unwrap_or(3600)),
             minor,
             advertise,
             port,
@@ -440,4 +470,21 @@ pub fn root_paths() -> serde_json::Value {
     );
     paths.sort();
     json!({ "paths": paths })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_and_cidrs() {
+        assert_eq!(parse_duration_secs("1h0m0s"), Some(3600));
+        assert_eq!(parse_duration_secs("5m"), Some(300));
+        assert_eq!(parse_duration_secs("1h30m"), Some(5400));
+        assert_eq!(parse_duration_secs("90s"), Some(90));
+        assert_eq!(parse_duration_secs("10"), None);
+        assert_eq!(parse_cidr("10.96.0.0/12"), Some((u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)), 12)));
+        assert_eq!(parse_cidr("10.96.3.4/12").map(|c| c.0), Some(u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0))));
+        assert_eq!(parse_cidr("nope"), None);
+    }
 }

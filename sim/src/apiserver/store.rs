@@ -15,7 +15,14 @@ use crate::etcd::{Etcd, EtcdError, KeyValue, RangeOptions, TxnOutcome};
 pub struct Store {
     /// The etcd client.
     pub etcd: Etcd,
+    /// `--event-ttl` in seconds: events are written with an etcd lease of this length.
+    pub event_ttl_secs: i64,
+    event_lease: std::sync::Arc<tokio::sync::Mutex<Option<(i64, std::time::Instant)>>>,
 }
+
+/// kube-apiserver reuses one lease for all keys written within `--lease-reuse-duration-seconds`
+/// (60 s) and lengthens its TTL by that much (apiserver/pkg/storage/etcd3/lease_manager.go).
+const LEASE_REUSE_SECS: u64 = 60;
 
 fn storage(e: EtcdError) -> ApiError {
     match e {
@@ -73,6 +80,35 @@ pub fn rv_of(obj: &Value) -> i64 {
 }
 
 impl Store {
+    /// A store on `etcd` with the event TTL of `--event-ttl`.
+    pub fn new(etcd: Etcd, event_ttl_secs: i64) -> Store {
+        Store {
+            etcd,
+            event_ttl_secs,
+            event_lease: Default::default(),
+        }
+    }
+
+    /// The lease events are written with (events expire after `--event-ttl`, default 1h).
+    async fn lease_for(&self, res: &ResourceDef) -> Result<i64, ApiError> {
+        if res.etcd != "events" || self.event_ttl_secs <= 0 {
+            return Ok(0);
+        }
+        let mut cur = self.event_lease.lock().await;
+        if let Some((id, at)) = *cur
+            && at.elapsed().as_secs() < LEASE_REUSE_SECS
+        {
+            return Ok(id);
+        }
+        let id = self
+            .etcd
+            .lease_grant(self.event_ttl_secs + LEASE_REUSE_SECS as i64)
+            .await
+            .map_err(storage)?;
+        *cur = Some((id, std::time::Instant::now()));
+        Ok(id)
+    }
+
     /// Reads one object, None if absent.
     ///
     /// # Errors
@@ -152,9 +188,10 @@ impl Store {
             .to_string();
         let ns = obj["metadata"]["namespace"].as_str().map(str::to_string);
         let key = res.key(ns.as_deref(), &name);
+        let lease = self.lease_for(res).await?;
         match self
             .etcd
-            .create(&key, &encode(&obj), 0)
+            .create(&key, &encode(&obj), lease)
             .await
             .map_err(storage)?
         {
@@ -182,9 +219,10 @@ impl Store {
             .to_string();
         let ns = obj["metadata"]["namespace"].as_str().map(str::to_string);
         let key = res.key(ns.as_deref(), &name);
+        let lease = self.lease_for(res).await?;
         match self
             .etcd
-            .update(&key, &encode(&obj), expected_rv)
+            .update_with_lease(&key, &encode(&obj), expected_rv, lease)
             .await
             .map_err(storage)?
         {

@@ -470,10 +470,24 @@ impl Etcd {
         value: &[u8],
         mod_revision: i64,
     ) -> Result<TxnOutcome, EtcdError> {
+        self.update_with_lease(key, value, mod_revision, 0).await
+    }
+
+    /// [`Etcd::update`] attaching the key to `lease` (0: none).
+    ///
+    /// # Errors
+    /// [`EtcdError`] on failure.
+    pub async fn update_with_lease(
+        &self,
+        key: &str,
+        value: &[u8],
+        mod_revision: i64,
+        lease: i64,
+    ) -> Result<TxnOutcome, EtcdError> {
         let (ok, rev, resp) = self
             .txn(
                 &[Compare::ModRevision(key.into(), mod_revision)],
-                &[Op::Put(key.into(), value.to_vec(), 0)],
+                &[Op::Put(key.into(), value.to_vec(), lease)],
                 &[Op::Get(key.into())],
             )
             .await?;
