@@ -344,9 +344,16 @@ async fn services_csrs_events_and_generate_name() {
         .await
         .unwrap();
     // events are written with an etcd lease (--event-ttl) so they expire
-    let ev_name = k.list(&evs, &ListParams::default()).await.unwrap()["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let ev_name =
+        k.list(&evs, &ListParams::default()).await.unwrap()["items"][0]["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let etcd = c.etcd.as_ref().unwrap().config().client().unwrap();
-    let (_, kv) = etcd.get(&format!("/registry/events/default/{ev_name}")).await.unwrap();
+    let (_, kv) = etcd
+        .get(&format!("/registry/events/default/{ev_name}"))
+        .await
+        .unwrap();
     assert_ne!(kv.unwrap().lease, 0, "events carry a lease");
     let (_, kv) = etcd.get("/registry/pods/default/web").await.unwrap();
     assert_eq!(kv.unwrap().lease, 0, "other objects do not");
@@ -379,4 +386,89 @@ async fn services_csrs_events_and_generate_name() {
         "Successfully assigned default/web to w1"
     );
     assert_eq!(v1["items"][0]["regarding"]["name"], "web");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_page_with_limit_and_continue() {
+    let c = Cluster::start("1.33").await;
+    let k = client(&c);
+    let cms = path("", "v1", "configmaps", Some("default"), None);
+    for i in 0..5 {
+        let labels = if i % 2 == 0 {
+            json!({"even": "yes"})
+        } else {
+            json!({})
+        };
+        k.create(&cms, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm{i}"), "labels": labels}})).await.unwrap();
+    }
+    let page = k.get(&format!("{cms}?limit=2")).await.unwrap();
+    let names = |l: &Value| -> Vec<String> {
+        l["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&page), ["cm0", "cm1"]);
+    assert_eq!(page["metadata"]["remainingItemCount"], 3);
+    let rv = page["metadata"]["resourceVersion"].clone();
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    // changes after the first page are not seen by later pages (same revision)
+    k.create(
+        &cms,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm9"}}),
+    )
+    .await
+    .unwrap();
+    let page2 = k
+        .get(&format!("{cms}?limit=2&continue={token}"))
+        .await
+        .unwrap();
+    assert_eq!(names(&page2), ["cm2", "cm3"]);
+    assert_eq!(page2["metadata"]["resourceVersion"], rv);
+    let token = page2["metadata"]["continue"].as_str().unwrap().to_string();
+    let page3 = k
+        .get(&format!("{cms}?limit=2&continue={token}"))
+        .await
+        .unwrap();
+    assert_eq!(names(&page3), ["cm4"]);
+    assert!(page3["metadata"]["continue"].is_null());
+    // selectors fill pages from further keys
+    let even = k
+        .get(&format!("{cms}?limit=2&labelSelector=even%3Dyes"))
+        .await
+        .unwrap();
+    assert_eq!(names(&even), ["cm0", "cm2"]);
+    assert!(even["metadata"]["remainingItemCount"].is_null());
+    let token = even["metadata"]["continue"].as_str().unwrap().to_string();
+    let even2 = k
+        .get(&format!(
+            "{cms}?limit=2&labelSelector=even%3Dyes&continue={token}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(names(&even2), ["cm4"]);
+    // kubectl pages too
+    let out = c.ok(&["get", "cm", "--chunk-size=2", "-o", "name"]);
+    assert_eq!(out.lines().count(), 6, "{out}");
+    // a token whose revision was compacted is 410
+    let etcd = c.etcd.as_ref().unwrap().config().client().unwrap();
+    etcd.compact(etcd.status().await.unwrap().revision)
+        .await
+        .unwrap();
+    let err = k
+        .get(&format!(
+            "{cms}?limit=2&continue={}",
+            page["metadata"]["continue"].as_str().unwrap()
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_gone()
+            && err
+                .to_string()
+                .contains("The provided continue parameter is too old"),
+        "{err}"
+    );
 }

@@ -362,7 +362,12 @@ pub async fn authorize(api: &Api, user: &User, a: &Attributes) -> Result<(), Api
 ///
 /// # Errors
 /// Storage errors.
-pub async fn review(api: &Api, user: &User, res: &resources::ResourceDef, mut body: Value) -> Result<Value, ApiError> {
+pub async fn review(
+    api: &Api,
+    user: &User,
+    res: &resources::ResourceDef,
+    mut body: Value,
+) -> Result<Value, ApiError> {
     body["apiVersion"] = json!(res.group_version());
     body["kind"] = json!(res.kind);
     if !body["metadata"].is_object() {
@@ -379,7 +384,10 @@ pub async fn review(api: &Api, user: &User, res: &resources::ResourceDef, mut bo
     match res.kind {
         "SelfSubjectReview" => body["status"] = json!({"userInfo": user_info(user)}),
         "TokenReview" => {
-            let token = body["spec"]["token"].as_str().unwrap_or_default().to_string();
+            let token = body["spec"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let found = if is_bootstrap_token(&token) {
                 if api.flags.bool("enable-bootstrap-token-auth", false) {
                     bootstrap_user(api, &token).await.ok()
@@ -390,8 +398,12 @@ pub async fn review(api: &Api, user: &User, res: &resources::ResourceDef, mut bo
                 service_account_user(api, &token).await.ok()
             };
             body["status"] = match found {
-                Some(u) => json!({"authenticated": true, "user": user_info(&u), "audiences": body["spec"]["audiences"]}),
-                None => json!({"authenticated": false, "user": {}, "error": "invalid bearer token"}),
+                Some(u) => {
+                    json!({"authenticated": true, "user": user_info(&u), "audiences": body["spec"]["audiences"]})
+                }
+                None => {
+                    json!({"authenticated": false, "user": {}, "error": "invalid bearer token"})
+                }
             };
         }
         _ => {
@@ -401,38 +413,66 @@ pub async fn review(api: &Api, user: &User, res: &resources::ResourceDef, mut bo
             } else {
                 User {
                     name: spec["user"].as_str().unwrap_or_default().to_string(),
-                    groups: spec["groups"].as_array().map(|g| g.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+                    groups: spec["groups"]
+                        .as_array()
+                        .map(|g| {
+                            g.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                     uid: String::new(),
                 }
             };
-            let allowed = if subject.is_anonymous() || subject.groups.iter().any(|g| g == "system:unauthenticated") {
+            let allowed = if subject.is_anonymous()
+                || subject.groups.iter().any(|g| g == "system:unauthenticated")
+            {
                 let ra = &spec["resourceAttributes"];
                 let attrs = if ra.is_object() {
                     let group = ra["group"].as_str().unwrap_or_default();
-                    let version = ra["version"].as_str().filter(|v| !v.is_empty()).unwrap_or("v1");
+                    let version = ra["version"]
+                        .as_str()
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or("v1");
                     let plural = ra["resource"].as_str().unwrap_or_default();
                     match resources::find(group, version, plural) {
                         Some(r) => Attributes {
                             verb: ra["verb"].as_str().unwrap_or_default().to_string(),
                             target: Some(super::server::Target {
                                 res: r,
-                                ns: ra["namespace"].as_str().filter(|n| !n.is_empty()).map(str::to_string),
-                                name: ra["name"].as_str().filter(|n| !n.is_empty()).map(str::to_string),
-                                sub: ra["subresource"].as_str().filter(|n| !n.is_empty()).map(str::to_string),
+                                ns: ra["namespace"]
+                                    .as_str()
+                                    .filter(|n| !n.is_empty())
+                                    .map(str::to_string),
+                                name: ra["name"]
+                                    .as_str()
+                                    .filter(|n| !n.is_empty())
+                                    .map(str::to_string),
+                                sub: ra["subresource"]
+                                    .as_str()
+                                    .filter(|n| !n.is_empty())
+                                    .map(str::to_string),
                                 watch_path: false,
                             }),
                             path: String::new(),
                         },
                         None => {
-                            body["status"] = json!({"allowed": false, "reason": "unknown resource"});
+                            body["status"] =
+                                json!({"allowed": false, "reason": "unknown resource"});
                             return Ok(body);
                         }
                     }
                 } else {
                     Attributes {
-                        verb: spec["nonResourceAttributes"]["verb"].as_str().unwrap_or_default().to_string(),
+                        verb: spec["nonResourceAttributes"]["verb"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
                         target: None,
-                        path: spec["nonResourceAttributes"]["path"].as_str().unwrap_or_default().to_string(),
+                        path: spec["nonResourceAttributes"]["path"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
                     }
                 };
                 rbac_allows(api, &subject, &attrs).await?

@@ -161,7 +161,10 @@ async fn dispatch(
         }
         let body = http::read_body(req.into_body()).await?;
         let review = http::parse_body(&body, "application/json")?;
-        return Ok(http::json(201, &super::auth::review(api, user, res, review).await?));
+        return Ok(http::json(
+            201,
+            &super::auth::review(api, user, res, review).await?,
+        ));
     }
     let ns = t.ns.as_deref();
     let ua = req
@@ -346,26 +349,66 @@ async fn list(
     want: Want,
 ) -> Result<Response<Body>, ApiError> {
     let sel = Selectors::from_query(res, q)?;
-    let (items, rev) = api.store.list(res, ns, list_revision(q)?).await?;
-    let items: Vec<Value> = items
-        .into_iter()
-        .filter(|o| sel.matches(res, o))
-        .map(|o| present(res, o))
-        .collect();
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(0);
+    let cont = q.get("continue").filter(|c| !c.is_empty());
+    if cont.is_some()
+        && q.get("resourceVersion")
+            .is_some_and(|r| !r.is_empty() && r != "0")
+    {
+        return Err(ApiError::BadRequest(
+            "specifying resource version is not allowed when using continue".into(),
+        ));
+    }
+    let (items, rev, next, remaining) = if limit > 0 || cont.is_some() {
+        let keep = |o: &Value| sel.matches(res, o);
+        let limit = if limit > 0 { limit } else { i64::MAX / 2 };
+        let revision = if cont.is_some() { 0 } else { list_revision(q)? };
+        match api
+            .store
+            .list_page(res, ns, revision, limit, cont.map(String::as_str), &keep)
+            .await
+        {
+            Err(ApiError::Expired { .. }) => {
+                return Err(ApiError::Gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into()));
+            }
+            other => other?,
+        }
+    } else {
+        let (items, rev) = api.store.list(res, ns, list_revision(q)?).await?;
+        (
+            items.into_iter().filter(|o| sel.matches(res, o)).collect(),
+            rev,
+            None,
+            None,
+        )
+    };
+    let items: Vec<Value> = items.into_iter().map(|o| present(res, o)).collect();
+    let mut list_meta = json!({"resourceVersion": rev.to_string()});
+    if let Some(n) = &next {
+        list_meta["continue"] = json!(n);
+    }
+    if let Some(r) = remaining {
+        list_meta["remainingItemCount"] = json!(r);
+    }
     let rv = rev.to_string();
     Ok(match want {
         Want::Table(v) => {
             let include = IncludeObject::from_query(q.get("includeObject").map(String::as_str));
-            http::json(200, &tables::table(res, &items, &rv, include, v))
+            let mut t = tables::table(res, &items, &rv, include, v);
+            t["metadata"] = list_meta;
+            http::json(200, &t)
         }
         Want::Metadata(v) => http::json(
             200,
-            &json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": {"resourceVersion": rv},
+            &json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": list_meta,
                     "items": items.iter().map(|o| tables::partial_metadata(o, v)).collect::<Vec<_>>()}),
         ),
         Want::Json => http::json(
             200,
-            &json!({"kind": res.list_kind(), "apiVersion": res.group_version(), "metadata": {"resourceVersion": rv},
+            &json!({"kind": res.list_kind(), "apiVersion": res.group_version(), "metadata": list_meta,
                     "items": items.into_iter().map(strip_type).collect::<Vec<_>>()}),
         ),
     })

@@ -200,7 +200,10 @@ impl Api {
             })?;
         let client_ca_pem = flags.get("client-ca-file").map(read).transpose()?;
         Ok(Api {
-            store: Store::new(etcd, parse_duration_secs(flags.get_or("event-ttl", "1h0m0s")).unwrap_or(3600)),
+            store: Store::new(
+                etcd,
+                parse_duration_secs(flags.get_or("event-ttl", "1h0m0s")).unwrap_or(3600),
+            ),
             minor,
             advertise,
             port,
@@ -483,8 +486,14 @@ mod tests {
         assert_eq!(parse_duration_secs("1h30m"), Some(5400));
         assert_eq!(parse_duration_secs("90s"), Some(90));
         assert_eq!(parse_duration_secs("10"), None);
-        assert_eq!(parse_cidr("10.96.0.0/12"), Some((u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)), 12)));
-        assert_eq!(parse_cidr("10.96.3.4/12").map(|c| c.0), Some(u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0))));
+        assert_eq!(
+            parse_cidr("10.96.0.0/12"),
+            Some((u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)), 12))
+        );
+        assert_eq!(
+            parse_cidr("10.96.3.4/12").map(|c| c.0),
+            Some(u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)))
+        );
         assert_eq!(parse_cidr("nope"), None);
     }
 }

@@ -162,6 +162,9 @@ pub enum ApiError {
         /// The oldest available.
         current: i64,
     },
+    /// 410 Gone with a message (an expired continue token).
+    #[error("{0}")]
+    Gone(String),
     /// 415.
     #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
     UnsupportedMediaType(&'static str),
@@ -235,7 +238,7 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::Forbidden { .. } => 403,
             ApiError::MethodNotAllowed => 405,
-            ApiError::Expired { .. } => 410,
+            ApiError::Expired { .. } | ApiError::Gone(_) => 410,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Internal(_) => 500,
             ApiError::Storage(_) => 500,
@@ -253,7 +256,7 @@ impl ApiError {
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
-            ApiError::Expired { .. } => "Expired",
+            ApiError::Expired { .. } | ApiError::Gone(_) => "Expired",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) | ApiError::Storage(_) => "InternalError",
         }

@@ -177,6 +177,112 @@ impl Store {
         Ok((out, r.revision))
     }
 
+    /// One page of a list: up to `limit` objects accepted by `keep`, starting after the key in
+    /// `continue_token` (a token of a previous page, pinned to its revision), at `revision` (0:
+    /// newest) for a first page. Returns the objects, the list revision, the next token (None at
+    /// the end) and the number of keys left when `keep` accepted every object (remainingItemCount).
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] for a malformed token, [`ApiError::Expired`] when its revision was
+    /// compacted.
+    pub async fn list_page(
+        &self,
+        res: &ResourceDef,
+        ns: Option<&str>,
+        revision: i64,
+        limit: i64,
+        continue_token: Option<&str>,
+        keep: &(dyn Fn(&Value) -> bool + Sync),
+    ) -> Result<(Vec<Value>, i64, Option<String>, Option<i64>), ApiError> {
+        use base64::Engine;
+        // apiserver/pkg/storage/continue.go: RawURLEncoding of {"v","rv","start"}.
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let prefix = res.prefix(ns);
+        let (mut rev, mut start) = (revision, prefix.clone());
+        if let Some(tok) = continue_token {
+            let bad = || {
+                ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into())
+            };
+            let v: Value = b64
+                .decode(tok)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(bad)?;
+            rev = v["rv"].as_i64().ok_or_else(bad)?;
+            start = format!("{prefix}{}", v["start"].as_str().ok_or_else(bad)?);
+        }
+        let mut out = vec![];
+        let mut all_kept = true;
+        loop {
+            let r = self
+                .etcd
+                .range(
+                    &prefix,
+                    &RangeOptions {
+                        prefix: true,
+                        limit,
+                        revision: rev,
+                        from_key: Some(start.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    EtcdError::Compacted { .. } if continue_token.is_some() => ApiError::Expired {
+                        requested: rev,
+                        current: rev,
+                    },
+                    other => storage(other),
+                })?;
+            if rev == 0 {
+                rev = r.revision;
+            }
+            let want = if res.namespaced && ns.is_none() { 1 } else { 0 };
+            let mut last_key = None;
+            let mut consumed = 0i64;
+            for kv in &r.kvs {
+                last_key = Some(kv.key.clone());
+                consumed += 1;
+                if kv.key[prefix.len()..].matches('/').count() != want {
+                    continue;
+                }
+                let obj = decode(res, kv, kv.mod_revision)?;
+                if keep(&obj) {
+                    out.push(obj);
+                } else {
+                    all_kept = false;
+                }
+                if out.len() as i64 >= limit {
+                    break;
+                }
+            }
+            let more_after = match &last_key {
+                Some(k) => r.more || r.kvs.last().map(|l| &l.key) != Some(k),
+                None => false,
+            };
+            let Some(k) = last_key else {
+                return Ok((out, rev, None, None));
+            };
+            let next_start = format!("{k}\u{0}");
+            if out.len() as i64 >= limit && (more_after || r.more) {
+                let token = b64.encode(
+                    serde_json::to_vec(&serde_json::json!({"v": "meta.k8s.io/v1", "rv": rev, "start": &next_start[prefix.len()..]}))
+                        .expect("JSON"),
+                );
+                let remaining = if all_kept {
+                    Some(r.count - consumed)
+                } else {
+                    None
+                };
+                return Ok((out, rev, Some(token), remaining.filter(|n| *n > 0)));
+            }
+            if !r.more {
+                return Ok((out, rev, None, None));
+            }
+            start = next_start;
+        }
+    }
+
     /// Stores a new object; AlreadyExists if the key is taken.
     ///
     /// # Errors

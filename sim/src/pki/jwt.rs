@@ -234,7 +234,14 @@ mod tests {
         parts[1] = &other;
         assert!(verifier.verify(&parts.join(".")).is_err());
         let jwk = verifier.jwk();
-        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["kid"].as_str()), (Some("EC"), Some("P-256"), Some(verifier.kid())));
+        assert_eq!(
+            (
+                jwk["kty"].as_str(),
+                jwk["crv"].as_str(),
+                jwk["kid"].as_str()
+            ),
+            (Some("EC"), Some("P-256"), Some(verifier.kid()))
+        );
         let mut point = vec![4u8];
         point.extend(B64URL.decode(jwk["x"].as_str().unwrap()).unwrap());
         point.extend(B64URL.decode(jwk["y"].as_str().unwrap()).unwrap());
