@@ -472,3 +472,49 @@ async fn lists_page_with_limit_and_continue() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evictions_respect_disruption_budgets() {
+    let c = Cluster::start("1.33").await;
+    c.apply("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n");
+    let k = client(&c);
+    let pods = path("", "v1", "pods", Some("default"), None);
+    k.create(&pods, &pod("p", json!({"app": "hello"})))
+        .await
+        .unwrap();
+    let pdbs = path(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        Some("default"),
+        None,
+    );
+    k.create(&pdbs, &json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "hello"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "hello"}}}})).await.unwrap();
+    // the disruption controller's status: nothing may be disrupted
+    k.patch(&format!("{pdbs}/hello/status"), PatchType::Merge, &json!({"status": {"disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}})).await.unwrap();
+    let eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p", "namespace": "default"}});
+    let err = k
+        .create(&format!("{pods}/p/eviction"), &eviction)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(429));
+    assert!(
+        err.to_string()
+            .contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{err}"
+    );
+    k.patch(
+        &format!("{pdbs}/hello/status"),
+        PatchType::Merge,
+        &json!({"status": {"disruptionsAllowed": 1}}),
+    )
+    .await
+    .unwrap();
+    k.create(&format!("{pods}/p/eviction"), &eviction)
+        .await
+        .unwrap();
+    assert!(k.get_opt(&format!("{pods}/p")).await.unwrap().is_none());
+    let pdb = k.get(&format!("{pdbs}/hello")).await.unwrap();
+    assert_eq!(pdb["status"]["disruptionsAllowed"], 0);
+    assert!(pdb["status"]["disruptedPods"]["p"].is_string());
+}

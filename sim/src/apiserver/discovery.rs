@@ -65,6 +65,7 @@ fn resource_entry(r: &ResourceDef) -> Vec<Value> {
                 ),
                 "log" => ("Pod", vec!["get"], None, None),
                 "binding" => ("Binding", vec!["create"], None, None),
+                "eviction" => ("Eviction", vec!["create"], Some("policy"), Some("v1")),
                 "token" => (
                     "TokenRequest",
                     vec!["create"],

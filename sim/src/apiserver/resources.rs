@@ -191,7 +191,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         &["po"],
         ALL,
         "pods",
-        &["status", "binding", "log"]
+        &["status", "binding", "eviction", "log"]
     ),
     res!(
         "", "v1", "secrets", "secret", "Secret", true, NONE, NONE, "secrets", NONE

@@ -222,6 +222,15 @@ async fn dispatch(
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
             ))
         }
+        ("create", Some(name), Some("eviction")) => {
+            let body = http::read_body(req.into_body()).await?;
+            let ev = http::parse_body(&body, &content_type)?;
+            evict(api, ns.unwrap_or_default(), name, &ev).await?;
+            Ok(http::json(
+                201,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+            ))
+        }
         ("create", Some(name), Some("token")) => {
             let body = http::read_body(req.into_body()).await?;
             let tr = http::parse_body(&body, &content_type)?;
@@ -1148,6 +1157,64 @@ async fn bind(api: &Api, ns: &str, name: &str, binding: &Value) -> Result<(), Ap
         }
     }
     Err(ApiError::conflict(pods, name))
+}
+
+/// `pods/eviction` (pkg/registry/core/pod/storage/eviction.go): a pod covered by a
+/// PodDisruptionBudget whose `status.disruptionsAllowed` is 0 is refused with 429; otherwise the
+/// budget's allowance is used up by one and the pod is deleted with the eviction's DeleteOptions.
+/// Terminal pods are deleted regardless of budgets.
+async fn evict(api: &Api, ns: &str, name: &str, eviction: &Value) -> Result<(), ApiError> {
+    let pods = resources::find("", "v1", "pods").expect("served");
+    let pdbs = resources::find("policy", "v1", "poddisruptionbudgets").expect("served");
+    let pod = api.store.get(pods, Some(ns), name).await?;
+    let terminal = matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    );
+    if !terminal && pod["metadata"]["deletionTimestamp"].is_null() {
+        let (budgets, _) = api.store.list(pdbs, Some(ns), 0).await?;
+        let matching: Vec<Value> = budgets
+            .into_iter()
+            .filter(|b| {
+                LabelSelector::from_object(&b["spec"]["selector"])
+                    .matches(&pod["metadata"]["labels"])
+            })
+            .collect();
+        if matching.len() > 1 {
+            return Err(ApiError::Internal("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.".into()));
+        }
+        if let Some(b) = matching.into_iter().next() {
+            let allowed = b["status"]["disruptionsAllowed"].as_i64().unwrap_or(0);
+            if allowed <= 0 {
+                let healthy = b["status"]["currentHealthy"].as_i64().unwrap_or(0);
+                let desired = b["status"]["desiredHealthy"].as_i64().unwrap_or(0);
+                return Err(ApiError::TooManyRequests {
+                    message: "Cannot evict pod as it would violate the pod's disruption budget."
+                        .into(),
+                    causes: vec![(
+                        "DisruptionBudget".into(),
+                        format!(
+                            "The disruption budget {} needs {desired} healthy pods and has {healthy} currently",
+                            b["metadata"]["name"].as_str().unwrap_or_default()
+                        ),
+                    )],
+                });
+            }
+            let rv = rv_of(&b);
+            let mut nb = b.clone();
+            nb["status"]["disruptionsAllowed"] = json!(allowed - 1);
+            nb["status"]["disruptedPods"][name] = json!(meta::now_rfc3339());
+            api.store.update(pdbs, nb, rv).await?;
+        }
+    }
+    let opts = if eviction["deleteOptions"].is_object() {
+        eviction["deleteOptions"].clone()
+    } else {
+        json!({})
+    };
+    delete(api, pods, Some(ns), name, &opts, false)
+        .await
+        .map(|_| ())
 }
 
 /// DeleteOptions from the body and the query.

@@ -165,6 +165,14 @@ pub enum ApiError {
     /// 410 Gone with a message (an expired continue token).
     #[error("{0}")]
     Gone(String),
+    /// 429 TooManyRequests with causes (an eviction a disruption budget forbids).
+    #[error("{message}")]
+    TooManyRequests {
+        /// Message.
+        message: String,
+        /// Causes (reason, message).
+        causes: Vec<(String, String)>,
+    },
     /// 415.
     #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
     UnsupportedMediaType(&'static str),
@@ -239,6 +247,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => 403,
             ApiError::MethodNotAllowed => 405,
             ApiError::Expired { .. } | ApiError::Gone(_) => 410,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Internal(_) => 500,
             ApiError::Storage(_) => 500,
@@ -257,6 +266,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Expired { .. } | ApiError::Gone(_) => "Expired",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) | ApiError::Storage(_) => "InternalError",
         }
@@ -338,6 +348,9 @@ impl ApiError {
                 Some(d)
             }
             ApiError::NoRoute => Some(json!({})),
+            ApiError::TooManyRequests { causes, .. } => Some(
+                json!({"causes": causes.iter().map(|(r, m)| json!({"reason": r, "message": m})).collect::<Vec<_>>()}),
+            ),
             ApiError::Internal(m) | ApiError::Storage(m) => {
                 Some(json!({"causes": [{"message": m}]}))
             }
