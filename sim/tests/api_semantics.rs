@@ -252,6 +252,28 @@ async fn services_csrs_events_and_generate_name() {
     let np = svc["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
     assert!((30000..=32767).contains(&np));
     assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+    // a ClusterIP service turned into a NodePort one gets a node port; back to ClusterIP drops it
+    k.create(&svcs, &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "flip"}, "spec": {"ports": [{"port": 80}]}})).await.unwrap();
+    let flipped = k
+        .patch(
+            &format!("{svcs}/flip"),
+            PatchType::Merge,
+            &json!({"spec": {"type": "NodePort"}}),
+        )
+        .await
+        .unwrap();
+    let flip_port = flipped["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
+    assert!((30000..=32767).contains(&flip_port) && flip_port != np);
+    let back = k
+        .patch(
+            &format!("{svcs}/flip"),
+            PatchType::Merge,
+            &json!({"spec": {"type": "ClusterIP"}}),
+        )
+        .await
+        .unwrap();
+    assert!(back["spec"]["ports"][0]["nodePort"].is_null());
+    assert_eq!(back["spec"]["clusterIP"], flipped["spec"]["clusterIP"]);
     // an explicit IP that is taken is refused
     let err = k
         .create(&svcs, &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dup"}, "spec": {"clusterIP": ip.to_string(), "ports": [{"port": 80}]}}))

@@ -848,7 +848,7 @@ async fn store_update(
         return Err(ApiError::invalid(res, &name, errs));
     }
     if res.kind == "Service" {
-        super::services::carry_allocations(&old, &mut new);
+        super::services::update_allocations(api, &old, &mut new).await?;
     }
     super::apply::record_update(
         res.kind,
@@ -1003,7 +1003,7 @@ async fn patch_object(
                         return Err(ApiError::invalid(res, name, errs));
                     }
                     if res.kind == "Service" {
-                        super::services::carry_allocations(&old, &mut new);
+                        super::services::update_allocations(api, &old, &mut new).await?;
                     }
                     if dry_run {
                         return Ok((200, new));

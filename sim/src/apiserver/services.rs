@@ -184,6 +184,15 @@ fn random8() -> [u8; 8] {
 }
 
 async fn allocate_node_ports(api: &Api, svc: &mut Value) -> Result<(), ApiError> {
+    allocate_node_ports_excluding(api, svc, &Value::Null).await
+}
+
+/// Allocates node ports, not counting the ports of the service with metadata `itself` as taken.
+async fn allocate_node_ports_excluding(
+    api: &Api,
+    svc: &mut Value,
+    itself: &Value,
+) -> Result<(), ApiError> {
     let range = api
         .flags
         .get_or("service-node-port-range", "30000-32767")
@@ -196,6 +205,11 @@ async fn allocate_node_ports(api: &Api, svc: &mut Value) -> Result<(), ApiError>
     let (all, _) = api.store.list(svcs, None, 0).await?;
     let mut used: Vec<i64> = all
         .iter()
+        .filter(|s| {
+            itself.is_null()
+                || s["metadata"]["name"] != itself["name"]
+                || s["metadata"]["namespace"] != itself["namespace"]
+        })
         .flat_map(|s| s["spec"]["ports"].as_array().cloned().unwrap_or_default())
         .filter_map(|p| p["nodePort"].as_i64())
         .collect();
@@ -267,6 +281,55 @@ pub fn allocations_of(svc: &Value) -> Vec<Allocation> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// On update: keeps allocations ([`carry_allocations`]), drops node ports when the type no longer
+/// uses them (pkg/registry/core/service/storage/storage.go `dropTypeDependentFields`), and allocates
+/// node ports for ports that need one (a change to NodePort or LoadBalancer, or a new port).
+///
+/// # Errors
+/// [`ApiError::Invalid`] when a requested node port is taken or out of range.
+pub async fn update_allocations(api: &Api, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+    carry_allocations(old, new);
+    let typ = new["spec"]["type"]
+        .as_str()
+        .unwrap_or("ClusterIP")
+        .to_string();
+    let uses_node_ports = typ == "NodePort" || typ == "LoadBalancer";
+    if !uses_node_ports {
+        if let Some(ports) = new["spec"]["ports"].as_array_mut() {
+            for p in ports {
+                if let Some(m) = p.as_object_mut() {
+                    m.remove("nodePort");
+                }
+            }
+        }
+        return Ok(());
+    }
+    let missing = new["spec"]["ports"].as_array().is_some_and(|ps| {
+        ps.iter()
+            .any(|p| p["nodePort"].as_i64().is_none_or(|n| n == 0))
+    });
+    if missing {
+        // Ports that already had theirs keep them: allocate only for the others.
+        let name = new["metadata"]["name"].clone();
+        let ns = new["metadata"]["namespace"].clone();
+        let keep: Vec<Value> = new["spec"]["ports"].as_array().cloned().unwrap_or_default();
+        let mut probe =
+            json!({"metadata": {"name": name, "namespace": ns}, "spec": {"ports": keep}});
+        allocate_node_ports_excluding(api, &mut probe, &new["metadata"]).await?;
+        if let (Some(out), Some(allocated)) = (
+            new["spec"]["ports"].as_array_mut(),
+            probe["spec"]["ports"].as_array(),
+        ) {
+            for (p, a) in out.iter_mut().zip(allocated) {
+                if p["nodePort"].as_i64().is_none_or(|n| n == 0) {
+                    p["nodePort"] = a["nodePort"].clone();
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// On update, a service keeps its allocated IPs and node ports unless it sets them itself.
