@@ -202,3 +202,26 @@ async fn gateway_client_against_real_etcd() {
         "etcdctl without a client certificate must fail: {out:?}"
     );
 }
+
+#[test]
+fn apiserver_rejects_unknown_flags_like_cobra() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labsim"))
+        .args([
+            "kube-apiserver",
+            "--advertise-address=127.0.0.1",
+            "--pod-eviction-timeout=5m",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("Usage:\n  kube-apiserver [flags]\n"),
+        "{err}"
+    );
+    assert!(
+        err.trim_end()
+            .ends_with("Error: unknown flag: --pod-eviction-timeout"),
+        "{err}"
+    );
+}

@@ -205,6 +205,22 @@ fn parse_bool(name: &str, v: &str) -> Result<String, FlagError> {
     }
 }
 
+/// The usage text cobra prints before a flag error (component-base/cli/run.go re-enables usage for
+/// flag errors, then prints `Error: …`). labsim lists the flag names without their help texts.
+pub fn usage() -> String {
+    let mut names: Vec<&str> = BOOL_FLAGS.iter().chain(VALUE_FLAGS).copied().collect();
+    names.sort();
+    let mut out = String::from("Usage:\n  kube-apiserver [flags]\n\nFlags:\n");
+    for n in names {
+        if n.len() == 1 {
+            out.push_str(&format!("  -{n}\n"));
+        } else {
+            out.push_str(&format!("      --{n}\n"));
+        }
+    }
+    out
+}
+
 impl Flags {
     /// Parses the arguments after `kube-apiserver`.
     ///

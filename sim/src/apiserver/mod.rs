@@ -45,9 +45,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
     let flags = match flags::Flags::parse(&args) {
         Ok(f) => f,
         Err(e) => {
-            // cobra: the error, then the usage hint, exit 1.
+            // cobra prints the usage for flag errors, then component-base prints the error; exit 1.
+            eprintln!("{}", flags::usage());
             eprintln!("Error: {e}");
-            eprintln!("Run 'kube-apiserver --help' for usage.");
             return ExitCode::from(1);
         }
     };
