@@ -255,9 +255,21 @@ pub async fn run(api: Arc<Api>) -> Result<(), ServerError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Listen { addr, source })?;
-    super::bootstrap::ensure(&api)
-        .await
-        .map_err(ServerError::Bootstrap)?;
+    // etcd often starts next to the API server (both static pods): wait for it, as
+    // kube-apiserver's storage initialisation does, before the post-start hooks run.
+    let started = std::time::Instant::now();
+    loop {
+        match super::bootstrap::ensure(&api).await {
+            Ok(()) => break,
+            Err(e @ ApiError::Storage(_))
+                if started.elapsed() < std::time::Duration::from_secs(120) =>
+            {
+                eprintln!("waiting for etcd at {}: {e}", api.store.etcd.endpoint());
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(ServerError::Bootstrap(e)),
+        }
+    }
     eprintln!(
         "labsim kube-apiserver {} serving on https://{addr}",
         api.minor.git_version()

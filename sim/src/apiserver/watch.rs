@@ -62,7 +62,11 @@ fn encode_event(
     want: Want,
     include: IncludeObject,
 ) -> Bytes {
-    let obj = present(res, obj);
+    let obj = if typ == "ERROR" || typ == "BOOKMARK" {
+        obj
+    } else {
+        present(res, obj)
+    };
     let object = match want {
         Want::Table(v) if typ != "BOOKMARK" && typ != "ERROR" => {
             let rv = obj["metadata"]["resourceVersion"]
