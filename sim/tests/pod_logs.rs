@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use common::Cluster;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper_util::rt::TokioIo;
 
 /// A fake kubelet on `ip:10250`; records the request paths it served. Aborted on drop.
@@ -68,21 +68,38 @@ async fn fake_kubelet(c: &Cluster) -> FakeKubelet {
                                 .map(|p| p.to_string())
                                 .unwrap_or_default();
                             seen.lock().unwrap().push((user.clone(), pq.clone()));
+                            let full =
+                                |s: &'static str| -> BoxBody<Bytes, std::convert::Infallible> {
+                                    Full::new(Bytes::from(s)).boxed()
+                                };
                             let body = if user != "kube-apiserver-kubelet-client" {
                                 return Ok::<_, std::convert::Infallible>(
                                     hyper::Response::builder()
                                         .status(401)
-                                        .body(Full::new(Bytes::from("Unauthorized")))
+                                        .body(full("Unauthorized"))
                                         .unwrap(),
                                 );
+                            } else if pq.contains("follow=true") {
+                                // one line every 300 ms, three times, then the container "exits"
+                                let s = futures::stream::unfold(0u32, |i| async move {
+                                    if i == 3 {
+                                        return None;
+                                    }
+                                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                                    let frame = hyper::body::Frame::data(Bytes::from(format!(
+                                        "tick {i}\n"
+                                    )));
+                                    Some((Ok::<_, std::convert::Infallible>(frame), i + 1))
+                                });
+                                StreamBody::new(s).boxed()
                             } else if pq.contains("tailLines=2") {
-                                "line2\nline3\n"
+                                full("line2\nline3\n")
                             } else {
-                                "line1\nline2\nline3\n"
+                                full("line1\nline2\nline3\n")
                             };
                             Ok(hyper::Response::builder()
                                 .header("content-type", "text/plain")
-                                .body(Full::new(Bytes::from(body)))
+                                .body(body)
                                 .unwrap())
                         }
                     },
@@ -154,4 +171,39 @@ async fn kubectl_logs_goes_through_the_kubelet() {
         "a container name must be specified for pod two, choose one of: [a b]"
     );
     assert_eq!(c.ok(&["logs", "two", "-c", "b"]), "line1\nline2\nline3\n");
+    // -f streams: the first line arrives long before the stream ends
+    let mut child = std::process::Command::new("/usr/bin/kubectl")
+        .args(["logs", "-f", "web"])
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("KUBECACHEDIR", c.dir.0.join("kube-cache"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    let first_at = started.elapsed();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert_eq!(
+        format!("{first}{rest}"),
+        "tick 0\ntick 1\ntick 2\n",
+        "{:?}",
+        kubelet.seen.lock().unwrap()
+    );
+    assert!(
+        started.elapsed() - first_at >= std::time::Duration::from_millis(500),
+        "lines were not streamed"
+    );
+    assert!(
+        kubelet
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, p)| p == "/containerLogs/default/web/app?follow=true")
+    );
 }
