@@ -453,8 +453,21 @@ pub async fn create(
     api: &Api,
     res: &ResourceDef,
     ns: Option<&str>,
+    obj: Value,
+    manager: &str,
+    q: &HashMap<String, String>,
+) -> Result<Value, ApiError> {
+    create_with(api, res, ns, obj, manager, None, q).await
+}
+
+/// [`create`], with the managedFields of a server-side apply instead of an Update entry.
+async fn create_with(
+    api: &Api,
+    res: &ResourceDef,
+    ns: Option<&str>,
     mut obj: Value,
     manager: &str,
+    applied_fields: Option<Value>,
     q: &HashMap<String, String>,
 ) -> Result<Value, ApiError> {
     if !obj.is_object() {
@@ -581,14 +594,17 @@ pub async fn create(
     } else {
         vec![]
     };
-    super::apply::record_update(
-        res.kind,
-        None,
-        &mut obj,
-        manager,
-        &res.group_version(),
-        None,
-    );
+    match applied_fields {
+        Some(mf) => obj["metadata"]["managedFields"] = mf,
+        None => super::apply::record_update(
+            res.kind,
+            None,
+            &mut obj,
+            manager,
+            &res.group_version(),
+            None,
+        ),
+    }
     if q.contains_key("dryRun") {
         super::services::release(api, &allocated).await;
         decorate(res, &mut obj, 0);
@@ -951,7 +967,6 @@ async fn patch_object(
                 )));
             }
             let force = q.get("force").is_some_and(|f| f == "true");
-            let current_presented = current.clone().map(|c| present(res, c));
             let mut config = p.clone();
             if res.group == "events.k8s.io" {
                 config = events_v1::to_core(&config);
@@ -980,19 +995,12 @@ async fn patch_object(
                     })
                     .collect(),
             })?;
-            let _ = current_presented;
             match current {
                 None => {
                     let mf = applied["metadata"]["managedFields"].clone();
                     let mut obj = applied;
                     obj["metadata"]["name"] = json!(name);
-                    let mut created = create(api, res, ns, obj, mgr, q).await?;
-                    // The apply entry replaces the update entry create recorded.
-                    if !dry_run {
-                        let rv = rv_of(&created);
-                        created["metadata"]["managedFields"] = mf;
-                        created = api.store.update(res, created, rv).await?;
-                    }
+                    let created = create_with(api, res, ns, obj, mgr, Some(mf), q).await?;
                     return Ok((201, created));
                 }
                 Some(old) => {
