@@ -1427,6 +1427,30 @@ mod tests {
         );
     }
 
+    /// The Table kubectl receives for `get pods -o wide` (two pods with typical states), as
+    /// kubectl prints it: header from the column names, cells as they are.
+    #[test]
+    fn pod_table_snapshot() {
+        let pods = find("", "v1", "pods").unwrap();
+        let running = json!({"metadata": {"name": "hello-world-5d6cfd9db8-jjrn5", "namespace": "default"},
+            "spec": {"nodeName": "minikube-m02", "containers": [{"name": "hello-world"}]},
+            "status": {"phase": "Running", "podIP": "10.244.1.2", "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "hello-world", "ready": true, "restartCount": 1, "state": {"running": {}}}]}});
+        let pending = json!({"metadata": {"name": "coredns-787d4945fb-knjnx", "namespace": "kube-system"},
+            "spec": {"nodeName": "minikube", "containers": [{"name": "coredns"}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "coredns", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
+        let t = table(pods, &[running, pending], "1234", IncludeObject::None, "v1");
+        let mut out = String::new();
+        let header: Vec<String> = t["columnDefinitions"].as_array().unwrap().iter().map(|c| format!("{}({})", c["name"].as_str().unwrap().to_uppercase(), c["priority"])).collect();
+        out.push_str(&header.join(" | "));
+        for r in t["rows"].as_array().unwrap() {
+            out.push('\n');
+            let cells: Vec<String> = r["cells"].as_array().unwrap().iter().map(|c| c.to_string()).collect();
+            out.push_str(&cells.join(" | "));
+        }
+        insta::assert_snapshot!(out);
+    }
+
     #[test]
     fn node_deployment_and_service_rows() {
         let node = json!({"metadata": {"name": "minikube", "creationTimestamp": ago(3600), "labels": {"node-role.kubernetes.io/control-plane": "", "kubernetes.io/hostname": "minikube"}}, "spec": {"unschedulable": true}, "status": {"conditions": [{"type": "Ready", "status": "True"}], "addresses": [{"type": "InternalIP", "address": "192.168.49.2"}], "nodeInfo": {"kubeletVersion": "v1.33.7", "osImage": "Ubuntu 22.04.5 LTS", "kernelVersion": "6.8.0", "containerRuntimeVersion": "containerd://1.7.13"}}});
