@@ -337,3 +337,64 @@ async fn kubectl_workflow_on_1_33() {
     let (_, _, err) = c.kubectl(&["get", "pods"]);
     assert_eq!(err.trim(), "No resources found in default namespace.");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_create_subcommands_send_protobuf() {
+    let c = Cluster::start("1.33").await;
+    assert_eq!(
+        c.ok(&["create", "namespace", "demo"]).trim(),
+        "namespace/demo created"
+    );
+    assert_eq!(
+        c.ok(&["create", "serviceaccount", "robot", "-n", "demo"])
+            .trim(),
+        "serviceaccount/robot created"
+    );
+    assert_eq!(
+        c.ok(&[
+            "create",
+            "configmap",
+            "cfg",
+            "-n",
+            "demo",
+            "--from-literal=a=1"
+        ])
+        .trim(),
+        "configmap/cfg created"
+    );
+    assert_eq!(
+        c.ok(&["get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.data.a}"]),
+        "1"
+    );
+    assert_eq!(
+        c.ok(&[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "-n",
+            "demo",
+            "--from-literal=p=secret"
+        ])
+        .trim(),
+        "secret/s created"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "secret",
+            "s",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.data.p}"
+        ]),
+        "c2VjcmV0"
+    );
+    let token = c.ok(&["create", "token", "robot", "-n", "demo"]);
+    assert_eq!(token.trim().split('.').count(), 3, "{token}");
+    // kinds without a protobuf schema in labsim are refused with 415
+    let (code, _, err) = c.kubectl(&["create", "deployment", "web", "--image=nginx"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown format"), "{err}");
+}

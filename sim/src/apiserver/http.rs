@@ -140,11 +140,13 @@ pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, ApiError> {
 /// [`ApiError::BadRequest`] for malformed input, with the decoder's message as kube-apiserver
 /// words it.
 pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
-        // labsim has no protobuf schemas: typed client-go writes (`kubectl create serviceaccount`,
-        // `kubectl create token`, …) are refused with 415; JSON and YAML bodies are served.
+    if content_type.contains("protobuf") {
+        // Typed client-go writes (`kubectl create namespace|serviceaccount|configmap|secret|token`).
+        return super::protobuf::decode(body);
+    }
+    if content_type.contains("cbor") {
         return Err(ApiError::UnsupportedMediaType(
-            "application/json, application/yaml",
+            "application/json, application/yaml, application/vnd.kubernetes.protobuf",
         ));
     }
     if content_type.contains("yaml") {

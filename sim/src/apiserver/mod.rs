@@ -27,6 +27,7 @@ pub mod http;
 pub mod logs;
 pub mod meta;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod rest;
 pub mod selectors;

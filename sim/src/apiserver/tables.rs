@@ -1441,11 +1441,27 @@ mod tests {
             "status": {"phase": "Pending", "containerStatuses": [{"name": "coredns", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
         let t = table(pods, &[running, pending], "1234", IncludeObject::None, "v1");
         let mut out = String::new();
-        let header: Vec<String> = t["columnDefinitions"].as_array().unwrap().iter().map(|c| format!("{}({})", c["name"].as_str().unwrap().to_uppercase(), c["priority"])).collect();
+        let header: Vec<String> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}({})",
+                    c["name"].as_str().unwrap().to_uppercase(),
+                    c["priority"]
+                )
+            })
+            .collect();
         out.push_str(&header.join(" | "));
         for r in t["rows"].as_array().unwrap() {
             out.push('\n');
-            let cells: Vec<String> = r["cells"].as_array().unwrap().iter().map(|c| c.to_string()).collect();
+            let cells: Vec<String> = r["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
             out.push_str(&cells.join(" | "));
         }
         insta::assert_snapshot!(out);
