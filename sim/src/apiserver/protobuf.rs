@@ -206,17 +206,15 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
             }
             (Kind::RepeatedStr, _) => {
                 let v = text(&w)?;
-                out.entry(name)
-                    .or_insert_with(|| json!([]))
-                    .as_array_mut()
-                    .map(|a| a.push(json!(v)));
+                if let Some(a) = out.entry(name).or_insert_with(|| json!([])).as_array_mut() {
+                    a.push(json!(v));
+                }
             }
             (Kind::RepeatedMsg(s), Wire::Bytes(b)) => {
                 let v = message(b, s)?;
-                out.entry(name)
-                    .or_insert_with(|| json!([]))
-                    .as_array_mut()
-                    .map(|a| a.push(v));
+                if let Some(a) = out.entry(name).or_insert_with(|| json!([])).as_array_mut() {
+                    a.push(v);
+                }
             }
             (Kind::MapStr | Kind::MapBytes, Wire::Bytes(b)) => {
                 let entry = fields(b)?;
