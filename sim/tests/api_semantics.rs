@@ -332,10 +332,18 @@ async fn services_csrs_events_and_generate_name() {
         .to_string();
     assert!(name.starts_with("csr-") && name.len() == 9, "{name}");
     let rows = c.ok(&["get", "csr"]);
+    // the requester is whoever sent it (here the admin), whatever the body claimed
     assert!(
-        rows.contains("Pending") && rows.contains("system:bootstrap:abcdef"),
+        rows.contains("Pending") && rows.contains("kubernetes-admin"),
         "{rows}"
     );
+    let csr0 = k.get(&format!("{csrs}/{name}")).await.unwrap();
+    assert_eq!(
+        csr0["spec"]["groups"],
+        json!(["kubeadm:cluster-admins", "system:authenticated"])
+    );
+    let err = k.create(&csrs, &json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": "bad"}, "spec": {"request": "bm90IGEgcGVt", "signerName": "kubernetes.io/kube-apiserver-client"}})).await.unwrap_err();
+    assert_eq!(err.code(), Some(422), "{err}");
     let mut csr = k.get(&format!("{csrs}/{name}")).await.unwrap();
     csr["status"]["conditions"] = json!([{"type": "Approved", "status": "True", "reason": "AutoApproved", "message": "Auto approving kubelet client certificate after SubjectAccessReview."}]);
     k.update(&format!("{csrs}/{name}/approval"), &csr)

@@ -628,6 +628,28 @@ pub fn validate(res: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Fiel
                 }
             }
         }
+        "CertificateSigningRequest" => {
+            // pkg/apis/certificates/validation: a PEM CERTIFICATE REQUEST and a signer name.
+            use base64::Engine;
+            let pem = obj["spec"]["request"]
+                .as_str()
+                .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
+                .and_then(|b| String::from_utf8(b).ok());
+            match pem {
+                None => errs.push(FieldError::required("spec.request", "")),
+                Some(p) if crate::pki::pem_der(&p, "CERTIFICATE REQUEST").is_err() => {
+                    errs.push(FieldError::invalid(
+                        "spec.request",
+                        &json!("[]byte{...}"),
+                        "PEM block type must be CERTIFICATE REQUEST",
+                    ));
+                }
+                Some(_) => {}
+            }
+            if obj["spec"]["signerName"].as_str().is_none_or(str::is_empty) {
+                errs.push(FieldError::required("spec.signerName", ""));
+            }
+        }
         "Lease" | "ConfigMap" | "Secret" | "Namespace" | "Node" => {}
         _ => {}
     }

@@ -209,7 +209,23 @@ async fn dispatch(
         }
         ("create", None, None) => {
             let body = http::read_body(req.into_body()).await?;
-            let obj = http::parse_body(&body, &content_type)?;
+            let mut obj = http::parse_body(&body, &content_type)?;
+            if res.kind == "CertificateSigningRequest" && obj.is_object() {
+                // CSR strategy PrepareForCreate (pkg/registry/certificates/certificates/strategy.go):
+                // the requester's identity comes from the request, never from the body.
+                if !obj["spec"].is_object() {
+                    obj["spec"] = json!({});
+                }
+                obj["spec"]["username"] = json!(user.name);
+                obj["spec"]["groups"] = json!(user.groups);
+                if user.uid.is_empty() {
+                    if let Some(m) = obj["spec"].as_object_mut() {
+                        m.remove("uid");
+                    }
+                } else {
+                    obj["spec"]["uid"] = json!(user.uid);
+                }
+            }
             let created = create(api, res, ns, obj, &manager(q, ua.as_deref()), q).await?;
             Ok(respond_object(res, 201, created, want, q))
         }
