@@ -194,6 +194,38 @@ async fn deletecollection_bad_bodies_methods_health_and_watch_timeouts() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "{took:?}"
     );
+    // with allowWatchBookmarks, etcd's progress notifications (kubeadm: every 5 s) become BOOKMARKs
+    let mut w = k
+        .watch(
+            &cms,
+            &ListParams {
+                bookmarks: true,
+                ..Default::default()
+            },
+            "0",
+        )
+        .await
+        .unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(12), w.next())
+        .await
+        .expect("a bookmark within 12 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.kind, "BOOKMARK");
+    assert_eq!(ev.object["kind"], "ConfigMap");
+    assert!(
+        ev.object["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|r| r.parse::<i64>().is_ok())
+    );
+    // without it, none
+    let mut w = k.watch(&cms, &ListParams::default(), "0").await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(7), w.next())
+            .await
+            .is_err(),
+        "no events and no bookmarks"
+    );
     // version is never cached by the kubectl dispatcher
     let (_, headers, _) = c.curl(&[
         "-s",

@@ -78,6 +78,8 @@ impl EtcdConfig {
             format!("--cert-file={}", pki("etcd/server.crt")),
             "--client-cert-auth=true".into(),
             format!("--data-dir={}", self.data_dir.display()),
+            "--experimental-initial-corrupt-check=true".into(),
+            "--experimental-watch-progress-notify-interval=5s".into(),
             format!("--initial-advertise-peer-urls={peer}"),
             format!("--initial-cluster={}={peer}", self.name),
             format!("--key-file={}", pki("etcd/server.key")),
