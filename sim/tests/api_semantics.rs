@@ -548,3 +548,88 @@ async fn evictions_respect_disruption_budgets() {
     assert_eq!(pdb["status"]["disruptionsAllowed"], 0);
     assert!(pdb["status"]["disruptedPods"]["p"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_event_recorder_aggregates_repeats() {
+    let c = Cluster::start("1.33").await;
+    c.apply("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n");
+    let k = client(&c);
+    let pods = path("", "v1", "pods", Some("default"), None);
+    let p = k.create(&pods, &pod("web", json!({}))).await.unwrap();
+    let rec = labsim::client::events::Recorder::new(k.clone(), "kubelet", "minikube-m02");
+    rec.normal(
+        &p,
+        "Pulled",
+        "Container image \"podinfo\" already present on machine",
+    )
+    .await
+    .unwrap();
+    let again = rec
+        .normal(
+            &p,
+            "Pulled",
+            "Container image \"podinfo\" already present on machine",
+        )
+        .await
+        .unwrap();
+    assert_eq!(again["count"], 2);
+    rec.warning(
+        &p,
+        "BackOff",
+        "Back-off restarting failed container app in pod web_default(x)",
+    )
+    .await
+    .unwrap();
+    let evs = k
+        .list(
+            &path("", "v1", "events", Some("default"), None),
+            &ListParams::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(evs["items"].as_array().unwrap().len(), 2);
+    let pulled = evs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reason"] == "Pulled")
+        .unwrap();
+    assert!(
+        pulled["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("web.")
+    );
+    assert_eq!(
+        pulled["source"],
+        json!({"component": "kubelet", "host": "minikube-m02"})
+    );
+    assert_eq!(pulled["involvedObject"]["uid"], p["metadata"]["uid"]);
+    let d = c.ok(&["describe", "pod", "web"]);
+    assert!(
+        d.contains("(x2 over") && d.contains("kubelet") && d.contains("Warning  BackOff"),
+        "{d}"
+    );
+    // a node's events live in the default namespace
+    let node = k
+        .create(
+            &path("", "v1", "nodes", None, None),
+            &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "minikube-m02"}}),
+        )
+        .await
+        .unwrap();
+    let ev = rec
+        .normal(
+            &node,
+            "NodeReady",
+            "Node minikube-m02 status is now: NodeReady",
+        )
+        .await
+        .unwrap();
+    assert_eq!(ev["metadata"]["namespace"], "default");
+    let d = c.ok(&["describe", "node", "minikube-m02"]);
+    assert!(
+        d.contains("Node minikube-m02 status is now: NodeReady"),
+        "{d}"
+    );
+}

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod events;
 pub mod reflector;
 pub mod transport;
 
