@@ -533,7 +533,7 @@ async fn client_and_reflector_resume_across_apiserver_restart() {
     c.stop_apiserver();
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.start_apiserver(&[]).await;
-    let client = Client::new(&Config::from_kubeconfig(&c.kubeconfig()).unwrap()).unwrap();
+    // the same client carries on: its pooled connections died with the old server
     client.create(&pods, &mk("c")).await.unwrap();
     wait_for(&mut changes, "c").await;
     assert_eq!(store.list().len(), 3);
