@@ -199,6 +199,13 @@ impl Api {
                 )
             })?;
         let client_ca_pem = flags.get("client-ca-file").map(read).transpose()?;
+        if let Some(media) = flags.get("storage-media-type")
+            && media != "application/json"
+        {
+            return Err(ServerError::Config(format!(
+                "--storage-media-type={media} is not supported by labsim: it stores objects as application/json"
+            )));
+        }
         Ok(Api {
             store: Store::new(
                 etcd,
