@@ -1,0 +1,422 @@
+//! API errors and their `Status` objects, with the reasons, codes and messages of
+//! staging/src/k8s.io/apimachinery/pkg/api/errors/errors.go.
+
+use serde_json::{Value, json};
+
+use super::resources::ResourceDef;
+
+/// One field error of an Invalid (422) error (apimachinery/pkg/util/validation/field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// `FieldValueRequired`, `FieldValueInvalid`, `FieldValueForbidden`, `FieldValueNotSupported`,
+    /// `FieldValueDuplicate`.
+    pub reason: &'static str,
+    /// `spec.containers[0].image`.
+    pub field: String,
+    /// `Required value`, `Invalid value: -1: must be greater than or equal to 0`.
+    pub message: String,
+}
+
+impl FieldError {
+    /// `field: Required value` (optionally with a detail).
+    pub fn required(field: impl Into<String>, detail: &str) -> FieldError {
+        FieldError {
+            reason: "FieldValueRequired",
+            field: field.into(),
+            message: if detail.is_empty() {
+                "Required value".into()
+            } else {
+                format!("Required value: {detail}")
+            },
+        }
+    }
+
+    /// `field: Invalid value: <value>: detail`, with the value printed as Go's `%#v` would for
+    /// strings (quoted) and numbers.
+    pub fn invalid(field: impl Into<String>, value: &Value, detail: &str) -> FieldError {
+        let shown = match value {
+            Value::String(s) => format!("{s:?}"),
+            Value::Null => "null".into(),
+            other => other.to_string(),
+        };
+        FieldError {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            message: format!("Invalid value: {shown}: {detail}"),
+        }
+    }
+
+    /// `field: Forbidden: detail`.
+    pub fn forbidden(field: impl Into<String>, detail: &str) -> FieldError {
+        FieldError {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            message: format!("Forbidden: {detail}"),
+        }
+    }
+
+    /// `field: Unsupported value: "x": supported values: "a", "b"`.
+    pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> FieldError {
+        let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+        FieldError {
+            reason: "FieldValueNotSupported",
+            field: field.into(),
+            message: format!(
+                "Unsupported value: {value:?}: supported values: {}",
+                list.join(", ")
+            ),
+        }
+    }
+}
+
+/// An error the API answers with a `Status`.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ApiError {
+    /// 404: `pods "x" not found`.
+    #[error("{resource} {name:?} not found")]
+    NotFound {
+        /// Group-resource (`deployments.apps`).
+        resource: String,
+        /// Group for details.
+        group: String,
+        /// Object name.
+        name: String,
+    },
+    /// 404 for a path no route serves.
+    #[error("the server could not find the requested resource")]
+    NoRoute,
+    /// 409: `deployments.apps "web" already exists`.
+    #[error("{resource} {name:?} already exists")]
+    AlreadyExists {
+        /// Group-resource.
+        resource: String,
+        /// Group.
+        group: String,
+        /// Name.
+        name: String,
+    },
+    /// 409 optimistic-concurrency conflict.
+    #[error(
+        "Operation cannot be fulfilled on {resource} {name:?}: the object has been modified; please apply your changes to the latest version and try again"
+    )]
+    Conflict {
+        /// Group-resource.
+        resource: String,
+        /// Group.
+        group: String,
+        /// Name.
+        name: String,
+    },
+    /// 409 with a custom message and causes (server-side apply conflicts, binding).
+    #[error("{message}")]
+    ConflictWith {
+        /// Group-resource.
+        resource: String,
+        /// Group.
+        group: String,
+        /// Name.
+        name: String,
+        /// Message.
+        message: String,
+        /// Causes (reason, message, field).
+        causes: Vec<(String, String, String)>,
+    },
+    /// 422 Invalid.
+    #[error("{kind}{dot}{group} {name:?} is invalid: {}", summary(.errors), dot = if .group.is_empty() { "" } else { "." })]
+    Invalid {
+        /// Kind (`Deployment`).
+        kind: String,
+        /// Group.
+        group: String,
+        /// Name.
+        name: String,
+        /// Field errors.
+        errors: Vec<FieldError>,
+    },
+    /// 400 BadRequest.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 403 Forbidden with the full message.
+    #[error("{message}")]
+    Forbidden {
+        /// Group-resource ("" for non-resource URLs).
+        resource: String,
+        /// Group.
+        group: String,
+        /// Name.
+        name: String,
+        /// Message.
+        message: String,
+    },
+    /// 405.
+    #[error("the server does not allow this method on the requested resource")]
+    MethodNotAllowed,
+    /// 410 Expired: a resourceVersion too old.
+    #[error("too old resource version: {requested} ({current})")]
+    Expired {
+        /// The RV asked for.
+        requested: i64,
+        /// The oldest available.
+        current: i64,
+    },
+    /// 410 Gone with a message (an expired continue token).
+    #[error("{0}")]
+    Gone(String),
+    /// 429 TooManyRequests with causes (an eviction a disruption budget forbids).
+    #[error("{message}")]
+    TooManyRequests {
+        /// Message.
+        message: String,
+        /// Causes (reason, message).
+        causes: Vec<(String, String)>,
+    },
+    /// 415.
+    #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
+    UnsupportedMediaType(&'static str),
+    /// 500 with a message.
+    #[error("{0}")]
+    Internal(String),
+    /// 504/500: storage unavailable.
+    #[error("{0}")]
+    Storage(String),
+}
+
+fn summary(errors: &[FieldError]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect();
+    if parts.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("[{}]", parts.join(", "))
+    }
+}
+
+impl ApiError {
+    /// NotFound for an object of `res`.
+    pub fn not_found(res: &ResourceDef, name: &str) -> ApiError {
+        ApiError::NotFound {
+            resource: res.group_resource(),
+            group: res.group.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// AlreadyExists for an object of `res`.
+    pub fn already_exists(res: &ResourceDef, name: &str) -> ApiError {
+        ApiError::AlreadyExists {
+            resource: res.group_resource(),
+            group: res.group.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The optimistic-concurrency Conflict for an object of `res`.
+    pub fn conflict(res: &ResourceDef, name: &str) -> ApiError {
+        ApiError::Conflict {
+            resource: res.group_resource(),
+            group: res.group.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// Invalid for an object of `res`.
+    pub fn invalid(res: &ResourceDef, name: &str, errors: Vec<FieldError>) -> ApiError {
+        ApiError::Invalid {
+            kind: res.kind.to_string(),
+            group: res.group.to_string(),
+            name: name.to_string(),
+            errors,
+        }
+    }
+
+    /// HTTP status code.
+    pub fn code(&self) -> u16 {
+        match self {
+            ApiError::NotFound { .. } | ApiError::NoRoute => 404,
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::ConflictWith { .. } => 409,
+            ApiError::Invalid { .. } => 422,
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::Expired { .. } | ApiError::Gone(_) => 410,
+            ApiError::TooManyRequests { .. } => 429,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Internal(_) => 500,
+            ApiError::Storage(_) => 500,
+        }
+    }
+
+    /// The `reason` field.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::NotFound { .. } | ApiError::NoRoute => "NotFound",
+            ApiError::AlreadyExists { .. } => "AlreadyExists",
+            ApiError::Conflict { .. } | ApiError::ConflictWith { .. } => "Conflict",
+            ApiError::Invalid { .. } => "Invalid",
+            ApiError::BadRequest(_) => "BadRequest",
+            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Forbidden { .. } => "Forbidden",
+            ApiError::MethodNotAllowed => "MethodNotAllowed",
+            ApiError::Expired { .. } | ApiError::Gone(_) => "Expired",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::Internal(_) | ApiError::Storage(_) => "InternalError",
+        }
+    }
+
+    /// The `Status` object.
+    pub fn status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.to_string(),
+            "reason": self.reason(),
+            "code": self.code(),
+        });
+        let details = match self {
+            ApiError::NotFound {
+                resource,
+                group,
+                name,
+            }
+            | ApiError::AlreadyExists {
+                resource,
+                group,
+                name,
+            }
+            | ApiError::Conflict {
+                resource,
+                group,
+                name,
+            }
+            | ApiError::Forbidden {
+                resource,
+                group,
+                name,
+                ..
+            } => {
+                let kind = resource.split('.').next().unwrap_or_default();
+                let mut d = json!({"kind": kind});
+                if !name.is_empty() {
+                    d["name"] = json!(name);
+                }
+                if !group.is_empty() {
+                    d["group"] = json!(group);
+                }
+                Some(d)
+            }
+            ApiError::ConflictWith {
+                resource,
+                group,
+                name,
+                causes,
+                ..
+            } => {
+                let kind = resource.split('.').next().unwrap_or_default();
+                let mut d = json!({"name": name, "kind": kind});
+                if !group.is_empty() {
+                    d["group"] = json!(group);
+                }
+                if !causes.is_empty() {
+                    d["causes"] = causes
+                        .iter()
+                        .map(|(r, m, f)| json!({"reason": r, "message": m, "field": f}))
+                        .collect();
+                }
+                Some(d)
+            }
+            ApiError::Invalid {
+                kind,
+                group,
+                name,
+                errors,
+            } => {
+                let mut d = json!({"name": name, "kind": kind, "causes": errors.iter().map(|e| json!({"reason": e.reason, "message": e.message, "field": e.field})).collect::<Vec<_>>()});
+                if !group.is_empty() {
+                    d["group"] = json!(group);
+                }
+                Some(d)
+            }
+            ApiError::NoRoute => Some(json!({})),
+            ApiError::TooManyRequests { causes, .. } => Some(
+                json!({"causes": causes.iter().map(|(r, m)| json!({"reason": r, "message": m})).collect::<Vec<_>>()}),
+            ),
+            ApiError::Internal(m) | ApiError::Storage(m) => {
+                Some(json!({"causes": [{"message": m}]}))
+            }
+            _ => None,
+        };
+        if let Some(d) = details {
+            s["details"] = d;
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources::find;
+
+    #[test]
+    fn messages_are_the_real_ones() {
+        let pods = find("", "v1", "pods").unwrap();
+        let deploy = find("apps", "v1", "deployments").unwrap();
+        assert_eq!(
+            ApiError::not_found(pods, "x").to_string(),
+            "pods \"x\" not found"
+        );
+        assert_eq!(
+            ApiError::not_found(deploy, "x").to_string(),
+            "deployments.apps \"x\" not found"
+        );
+        assert_eq!(
+            ApiError::already_exists(deploy, "web").to_string(),
+            "deployments.apps \"web\" already exists"
+        );
+        assert_eq!(
+            ApiError::conflict(pods, "x").to_string(),
+            "Operation cannot be fulfilled on pods \"x\": the object has been modified; please apply your changes to the latest version and try again"
+        );
+        let inv = ApiError::invalid(
+            deploy,
+            "web",
+            vec![FieldError::required("spec.template.spec.containers", "")],
+        );
+        assert_eq!(
+            inv.to_string(),
+            "Deployment.apps \"web\" is invalid: spec.template.spec.containers: Required value"
+        );
+        let st = inv.status();
+        assert_eq!(st["code"], 422);
+        assert_eq!(
+            st["details"]["causes"][0]["field"],
+            "spec.template.spec.containers"
+        );
+        assert_eq!(st["details"]["kind"], "Deployment");
+        let nf = ApiError::not_found(deploy, "x").status();
+        assert_eq!(
+            nf["details"],
+            json!({"name": "x", "group": "apps", "kind": "deployments"})
+        );
+        assert_eq!(
+            FieldError::invalid(
+                "spec.replicas",
+                &json!(-1),
+                "must be greater than or equal to 0"
+            )
+            .message,
+            "Invalid value: -1: must be greater than or equal to 0"
+        );
+    }
+}
