@@ -220,6 +220,7 @@ pub mod node {
     pub const BIND_FILES: &[&str] = &[
         "/etc/passwd",
         "/etc/group",
+        "/etc/shadow",
         "/etc/sudoers",
         "/etc/hostname",
         "/etc/hosts",

@@ -93,6 +93,17 @@ pub fn node_group(host_group: &str, ids: DockerIds) -> String {
     out
 }
 
+/// The node's `/etc/shadow`: every account of the node's passwd without a password (`*`), which
+/// PAM's account check (run by `sudo`) needs; no hash from the host is copied.
+pub fn node_shadow(passwd: &str) -> String {
+    passwd
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .filter(|n| !n.is_empty())
+        .map(|n| format!("{n}:*:19000:0:99999:7:::\n"))
+        .collect()
+}
+
 /// The node's `/etc/sudoers` (written 0440 root, as sudo requires). `secure_path` starts with the
 /// node's labsim programs so `sudo kubeadm`, `sudo crictl`, … find them, and `ETCDCTL_ENDPOINTS`
 /// survives `sudo` (docs/labsim.md, "Addresses").
@@ -200,6 +211,18 @@ pub fn prepare(paths: &NodePaths, info: &NodeInfo) -> Result<(), NodeError> {
         &node_group(&host_group, ids),
         0o644,
     )?;
+    let shadow = paths.in_root("/etc/shadow");
+    if !shadow.exists() {
+        let passwd = std::fs::read_to_string(&passwd_path).unwrap_or_default();
+        write_atomic(&shadow, node_shadow(&passwd).as_bytes(), 0o640)?;
+        // Group `shadow`, as on Debian, so unix_chkpwd can read it.
+        let gid = host_group
+            .lines()
+            .find(|l| l.starts_with("shadow:"))
+            .and_then(|l| l.split(':').nth(2)?.parse().ok());
+        std::os::unix::fs::lchown(&shadow, Some(0), gid)
+            .map_err(NodeError::io("cannot chown", &shadow))?;
+    }
     write_new(&paths.in_root("/etc/sudoers"), &sudoers(), 0o440)?;
     write_new(
         &paths.in_root("/etc/hostname"),
@@ -317,6 +340,9 @@ cloudsdk:x:1000:1000::/home/cloudsdk:/bin/bash\n";
         assert!(g.ends_with("docker:x:1001:\n"));
         assert!(!g.contains("cloudsdk"));
         assert_eq!(docker_ids_in(&p), Some(ids));
+        let shadow = node_shadow(&p);
+        assert!(shadow.contains("root:*:"), "no password hash is copied");
+        assert!(shadow.ends_with("docker:*:19000:0:99999:7:::\n"));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! Run by `minikube start`/`minikube node start` as `labsim node-init --dir <node dir>` with its
 //! output going to the node's `console.log`. That first process ("outer") leaves the caller's
-//! session (the node survives the minikube command that started it), unshares the mount, UTS and
-//! PID namespaces, records in `state.json` the host PID of the process it then starts, and waits for
+//! session (the node survives the minikube command that started it), unshares the UTS and PID
+//! namespaces, records in `state.json` the host PID of the process it then starts, and waits for
 //! it. That second process, `labsim node-init --pid1 --dir <node dir>`, is PID 1 of the node:
+//! - unshares its own mount namespace, with private propagation (nothing reaches the host);
 //! - binds the node's own directories and files from `root/` over the host's
 //!   ([`crate::paths::node::BIND_DIRS`], [`crate::paths::node::BIND_FILES`]), mounts a fresh tmpfs
 //!   on `/run` and `/tmp` (emptied at every start, like a reboot) and the node's own `/proc`;
@@ -38,8 +39,6 @@ pub struct RunState {
     pub init_start_time: u64,
     /// Inode of the node's PID namespace.
     pub pid_ns: u64,
-    /// Inode of the node's mount namespace.
-    pub mnt_ns: u64,
     /// When the node was started (RFC 3339).
     pub started: String,
 }
@@ -101,20 +100,11 @@ fn labsim_exe() -> Result<PathBuf, NodeError> {
 fn outer_main(paths: &NodePaths) -> Result<u8, NodeError> {
     // A new session: the node must not die with the terminal or the minikube command.
     let _ = nix::unistd::setsid();
-    nix::sched::unshare(
-        CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID,
-    )
-    .map_err(NodeError::sys(
-        "unshare the mount, UTS and PID namespaces (labsim needs root)",
-    ))?;
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(NodeError::sys("make the node's mounts private"))?;
+    // The mount namespace is PID 1's own (see `pid1_main`): this process keeps the host's /proc to
+    // read its child's identity from.
+    nix::sched::unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID).map_err(
+        NodeError::sys("unshare the UTS and PID namespaces (labsim needs root)"),
+    )?;
     let mut child = Command::new(labsim_exe()?)
         .arg("node-init")
         .arg("--pid1")
@@ -131,7 +121,6 @@ fn outer_main(paths: &NodePaths) -> Result<u8, NodeError> {
         init_pid: pid,
         init_start_time: procs::stat(pid).map(|s| s.start_time).unwrap_or(0),
         pid_ns: procs::namespace(pid, "pid").unwrap_or(0),
-        mnt_ns: procs::namespace(pid, "mnt").unwrap_or(0),
         started: jiff::Timestamp::now().to_string(),
     };
     let json = serde_json::to_string_pretty(&state).expect("RunState serialises");
@@ -206,27 +195,23 @@ fn pid1_main(paths: &NodePaths) -> Result<u8, NodeError> {
     let labsim = labsim_exe()?;
     let mut info = NodeInfo::read(&paths.info_json())?;
     info.labsim = labsim.clone();
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(NodeError::sys("unshare the mount namespace"))?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(NodeError::sys("make the node's mounts private"))?;
     setup_mounts(paths, &labsim)?;
     std::env::set_current_dir("/").map_err(NodeError::io("cannot enter", Path::new("/")))?;
     nix::unistd::sethostname(&info.node).map_err(NodeError::sys("set the hostname"))?;
     info.write(Path::new(node::NODE_JSON))?;
     super::fs::link_programs(Path::new(node::LABSIM_BIN), &labsim)?;
 
-    let mut mask = SigSet::empty();
-    for s in [
-        Signal::SIGCHLD,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGPWR,
-    ] {
-        mask.add(s);
-    }
-    mask.thread_block()
-        .map_err(NodeError::sys("block signals in node-init"))?;
-    let sfd = SignalFd::new(&mask).map_err(NodeError::sys("create a signalfd"))?;
-
-    // std resets the signal mask of the processes it spawns, so the agent handles its own.
+    // Spawned before signals are blocked below: a child inherits its parent's signal mask.
     let agent = Command::new(&labsim)
         .arg("node-agent")
         .env_clear()
@@ -246,6 +231,22 @@ fn pid1_main(paths: &NodePaths) -> Result<u8, NodeError> {
             "cannot start",
             Path::new("labsim node-agent"),
         ))?;
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGPWR,
+    ] {
+        mask.add(s);
+    }
+    mask.thread_block()
+        .map_err(NodeError::sys("block signals in node-init"))?;
+    // A SIGTERM sent before this point is lost (PID 1 ignores signals it does not handle);
+    // `minikube node stop` then kills the node after its grace period.
+    let sfd = SignalFd::new(&mask).map_err(NodeError::sys("create a signalfd"))?;
+
     let agent_pid = Pid::from_raw(agent.id() as i32);
     println!(
         "labsim node-init: node {} is up (hostname {}, IP {}), agent PID {}",

@@ -100,6 +100,15 @@ pub fn group_members(pgid: i32) -> Vec<Stat> {
         .collect()
 }
 
+/// The arguments of `pid` (empty for kernel threads and zombies).
+pub fn argv(pid: i32) -> Vec<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
 /// The command line of `pid`, arguments joined with spaces (empty for kernel threads and zombies).
 pub fn cmdline(pid: i32) -> String {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

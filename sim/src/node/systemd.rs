@@ -615,8 +615,18 @@ impl Systemd {
     /// `systemctl start`.
     pub async fn start(&self, name: &str) -> UnitOutcome {
         self.wait_not_deactivating(name).await;
-        let r = self.with_unit(name, |me, svc, changed| (me.start_locked(svc), changed));
-        outcome(name, r)
+        let mut result = None;
+        let r = self.with_unit(name, |me, svc, changed| {
+            let r = me.start_locked(svc);
+            result = Some(svc.result);
+            (r, changed)
+        });
+        let mut out = outcome(name, r);
+        if out.failure == Some(UnitFailure::JobFailed) {
+            // systemctl explains a failed job by the unit's result.
+            out.state = result.map(String::from);
+        }
+        out
     }
 
     async fn wait_not_deactivating(&self, name: &str) {
@@ -886,9 +896,11 @@ impl Systemd {
                 (p, comm)
             });
             let journal = if lines > 0 {
+                // systemctl status shows the current boot's entries only.
                 me.journal().query(&Query {
                     units: vec![name.to_string()],
                     lines: Some(lines),
+                    boot: Some(me.journal().boot().to_string()),
                     ..Query::default()
                 })
             } else {
