@@ -177,6 +177,13 @@ pub mod node {
     pub const UNIT_DIR: &str = "/etc/systemd/system";
     /// The node's labsim programs (symlinks to the labsim binary).
     pub const LABSIM_BIN: &str = "/opt/labsim/bin";
+    /// The labsim binary as the node sees it (a bind mount of the host's binary): the host path may
+    /// lie under a directory the node replaces (e.g. a checkout under `/root`).
+    pub const LABSIM_EXE: &str = "/opt/labsim/labsim";
+    /// Where node-init briefly mounts the node's `root/` while it sets up the node's mounts, so that
+    /// the sources stay reachable whatever directories the node replaces (`$LABSIM_HOME` may lie
+    /// under `/root`, `/home` or `/tmp`). Unmounted once the node's mounts are in place.
+    pub const STAGING: &str = "/opt/labsim/.node-root";
     /// The programs in [`LABSIM_BIN`].
     pub const LABSIM_PROGRAMS: &[&str] = &[
         "kubeadm",

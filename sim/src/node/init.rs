@@ -148,15 +148,27 @@ fn bind(src: &Path, target: &Path) -> Result<(), NodeError> {
 }
 
 fn setup_mounts(paths: &NodePaths, labsim: &Path) -> Result<(), NodeError> {
+    // Every source is reached through the staging mount and the binary through its own mount:
+    // binding e.g. `/root` first would otherwise hide a `$LABSIM_HOME` (or a checkout) under it.
+    let staging = Path::new(node::STAGING);
+    std::fs::create_dir_all(staging).map_err(NodeError::io("cannot create", staging))?;
+    std::fs::create_dir_all(paths.root()).map_err(NodeError::io("cannot create", &paths.root()))?;
+    bind(&paths.root(), staging)?;
+    let exe = Path::new(node::LABSIM_EXE);
+    if !exe.exists() {
+        write_atomic(exe, b"", 0o755)?;
+    }
+    bind(labsim, exe)?;
+    let staged = |abs: &str| staging.join(abs.trim_start_matches('/'));
     for d in node::BIND_DIRS {
-        let src = paths.in_root(d);
+        let src = staged(d);
         std::fs::create_dir_all(&src).map_err(NodeError::io("cannot create", &src))?;
         // A mountpoint that the host lacks is created there as an empty directory.
         std::fs::create_dir_all(d).map_err(NodeError::io("cannot create", Path::new(d)))?;
         bind(&src, Path::new(d))?;
     }
     for f in node::BIND_FILES {
-        let src = paths.in_root(f);
+        let src = staged(f);
         if !src.exists() {
             write_atomic(&src, b"", 0o644)?;
         }
@@ -167,9 +179,11 @@ fn setup_mounts(paths: &NodePaths, labsim: &Path) -> Result<(), NodeError> {
     }
     for (host_path, _) in node::OVERLAID_PROGRAMS {
         if Path::new(host_path).is_file() {
-            bind(labsim, Path::new(host_path))?;
+            bind(exe, Path::new(host_path))?;
         }
     }
+    nix::mount::umount2(staging, nix::mount::MntFlags::MNT_DETACH)
+        .map_err(NodeError::sys(format!("unmount {}", staging.display())))?;
     for (dir, mode) in node::TMPFS_DIRS {
         nix::mount::mount(
             Some("tmpfs"),
@@ -194,7 +208,6 @@ fn setup_mounts(paths: &NodePaths, labsim: &Path) -> Result<(), NodeError> {
 fn pid1_main(paths: &NodePaths) -> Result<u8, NodeError> {
     let labsim = labsim_exe()?;
     let mut info = NodeInfo::read(&paths.info_json())?;
-    info.labsim = labsim.clone();
     nix::sched::unshare(CloneFlags::CLONE_NEWNS)
         .map_err(NodeError::sys("unshare the mount namespace"))?;
     nix::mount::mount(
@@ -206,6 +219,9 @@ fn pid1_main(paths: &NodePaths) -> Result<u8, NodeError> {
     )
     .map_err(NodeError::sys("make the node's mounts private"))?;
     setup_mounts(paths, &labsim)?;
+    // Inside the node the binary is at its own mount, whatever the host path was.
+    let labsim = PathBuf::from(node::LABSIM_EXE);
+    info.labsim = labsim.clone();
     std::env::set_current_dir("/").map_err(NodeError::io("cannot enter", Path::new("/")))?;
     nix::unistd::sethostname(&info.node).map_err(NodeError::sys("set the hostname"))?;
     info.write(Path::new(node::NODE_JSON))?;
