@@ -23,7 +23,11 @@ pub fn dir() -> PathBuf {
 /// [`FixtureError::Missing`] when it does not exist.
 pub fn path(name: &str) -> Result<PathBuf, FixtureError> {
     let p = dir().join(name);
-    if p.exists() { Ok(p) } else { Err(FixtureError::Missing(name.to_string())) }
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(FixtureError::Missing(name.to_string()))
+    }
 }
 
 #[cfg(test)]

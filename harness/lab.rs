@@ -39,7 +39,9 @@ pub enum LabError {
         detail: String,
     },
     /// The scenario's profile already exists before the lab created it.
-    #[error("minikube profile {profile:?} already exists (left by an earlier run?): delete it with `{minikube} delete -p {profile}` or choose another with --profile NAME")]
+    #[error(
+        "minikube profile {profile:?} already exists (left by an earlier run?): delete it with `{minikube} delete -p {profile}` or choose another with --profile NAME"
+    )]
     ProfileExists {
         /// The profile.
         profile: String,
@@ -62,16 +64,19 @@ pub struct ContainerdVersion {
 }
 
 static CONTAINERD_VERSION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)^[ \t]*containerd\s+(\S+)\s+(v?\d+\.\d+\.\d+\S*)(?:\s+\S+)?\s*$").expect("valid regex")
+    Regex::new(r"(?m)^[ \t]*containerd\s+(\S+)\s+(v?\d+\.\d+\.\d+\S*)(?:\s+\S+)?\s*$")
+        .expect("valid regex")
 });
 
 /// Reads the version line of `containerd --version`.
 #[must_use]
 pub fn parse_containerd_version(text: &str) -> Option<ContainerdVersion> {
-    CONTAINERD_VERSION.captures(text).map(|c| ContainerdVersion {
-        package: c[1].to_string(),
-        version: c[2].to_string(),
-    })
+    CONTAINERD_VERSION
+        .captures(text)
+        .map(|c| ContainerdVersion {
+            package: c[1].to_string(),
+            version: c[2].to_string(),
+        })
 }
 
 /// The script that checks a node's container runtime: the binary answers `--version` and systemd
@@ -91,7 +96,11 @@ pub struct Lab {
 
 impl fmt::Debug for Lab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let nodes: Vec<String> = self.nodes.iter().map(|n| format!("{}={}", n.name, n.ip)).collect();
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}={}", n.name, n.ip))
+            .collect();
         f.debug_struct("Lab")
             .field("provider", &self.settings.provider)
             .field("minikube", &self.minikube.binary())
@@ -226,7 +235,11 @@ impl Lab {
             Err(LabError::Unexpected {
                 what: "the node list".into(),
                 expected: expected.join(", "),
-                found: if found.is_empty() { "no nodes".into() } else { found.join(", ") },
+                found: if found.is_empty() {
+                    "no nodes".into()
+                } else {
+                    found.join(", ")
+                },
             })
         }
     }
@@ -311,10 +324,14 @@ impl Lab {
                 return Err(fail(format!("exit {}: {output}", result.code)));
             }
             let Some(version) = parse_containerd_version(&result.output) else {
-                return Err(fail(format!("no `containerd <package> <version>` line in {output:?}")));
+                return Err(fail(format!(
+                    "no `containerd <package> <version>` line in {output:?}"
+                )));
             };
             if result.output.lines().last().map(str::trim) != Some("active") {
-                return Err(fail(format!("the containerd unit is not reported active: {output:?}")));
+                return Err(fail(format!(
+                    "the containerd unit is not reported active: {output:?}"
+                )));
             }
             self.record(format!("containerd on {}", node.name), version.version);
         }
@@ -322,7 +339,11 @@ impl Lab {
     }
 
     fn known_nodes(&self) -> Result<&[NodeInfo], LabError> {
-        if self.nodes.is_empty() { Err(LabError::NoNodes) } else { Ok(&self.nodes) }
+        if self.nodes.is_empty() {
+            Err(LabError::NoNodes)
+        } else {
+            Ok(&self.nodes)
+        }
     }
 
     /// Ends the scenario: deletes the profile it created, unless the scenario failed and

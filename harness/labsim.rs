@@ -16,7 +16,9 @@ pub enum LabsimError {
     #[error("cannot build labsim with cargo: {0}")]
     Build(#[from] RunError),
     /// cargo succeeded but named no labsim executable.
-    #[error("cargo built labsim but reported no `labsim` executable: see the setup transcript in {0}")]
+    #[error(
+        "cargo built labsim but reported no `labsim` executable: see the setup transcript in {0}"
+    )]
     NoExecutable(PathBuf),
     /// The `minikube` link could not be made.
     #[error("cannot link {link} to labsim at {target}: {source}")]
@@ -54,7 +56,10 @@ pub fn executable_from_cargo_messages(messages: &str) -> Option<PathBuf> {
 pub async fn build(runner: &Runner, cargo: &str, manifest: &Path) -> Result<PathBuf, LabsimError> {
     let cmd = Command::new(cargo)
         .args(["build", "--package", "labsim", "--bin", "labsim"])
-        .args(["--message-format=json-render-diagnostics", "--manifest-path"])
+        .args([
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
         .arg(manifest.to_string_lossy())
         .timeout(BUILD_TIMEOUT)
         .note("build labsim, the offline minikube stand-in");
@@ -99,7 +104,12 @@ mod tests {
             executable_from_cargo_messages(messages),
             Some(PathBuf::from("/t/debug/labsim"))
         );
-        assert_eq!(executable_from_cargo_messages("{\"reason\":\"build-finished\",\"success\":true}\nnot json\n"), None);
+        assert_eq!(
+            executable_from_cargo_messages(
+                "{\"reason\":\"build-finished\",\"success\":true}\nnot json\n"
+            ),
+            None
+        );
     }
 
     #[test]
@@ -108,7 +118,10 @@ mod tests {
         let link = link_as_minikube(Path::new("/bin/true"), &dir).unwrap();
         let link2 = link_as_minikube(Path::new("/bin/false"), &dir).unwrap();
         assert_eq!(link, link2);
-        assert_eq!(std::fs::read_link(&link).unwrap(), PathBuf::from("/bin/false"));
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            PathBuf::from("/bin/false")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -51,12 +51,36 @@ fn list(missing: &[Missing]) -> String {
 
 /// A program labsim needs, why, and the Debian package that provides it.
 const LABSIM_PROGRAMS: &[(&str, &str, &str)] = &[
-    ("bash", "node shells run the course's commands with bash", "apt-get install -y bash"),
-    ("unshare", "labsim creates each node's namespaces with it", "apt-get install -y util-linux"),
-    ("nsenter", "`minikube ssh` enters a node with it", "apt-get install -y util-linux"),
-    ("sudo", "the course runs `sudo` on nodes", "apt-get install -y sudo"),
-    ("etcd", "labsim runs a real etcd for the control plane", "apt-get install -y etcd-server"),
-    ("etcdctl", "chapter 4 runs the real etcdctl", "apt-get install -y etcd-client"),
+    (
+        "bash",
+        "node shells run the course's commands with bash",
+        "apt-get install -y bash",
+    ),
+    (
+        "unshare",
+        "labsim creates each node's namespaces with it",
+        "apt-get install -y util-linux",
+    ),
+    (
+        "nsenter",
+        "`minikube ssh` enters a node with it",
+        "apt-get install -y util-linux",
+    ),
+    (
+        "sudo",
+        "the course runs `sudo` on nodes",
+        "apt-get install -y sudo",
+    ),
+    (
+        "etcd",
+        "labsim runs a real etcd for the control plane",
+        "apt-get install -y etcd-server",
+    ),
+    (
+        "etcdctl",
+        "chapter 4 runs the real etcdctl",
+        "apt-get install -y etcd-client",
+    ),
     (
         "kubectl",
         "the course's kubectl commands run the real kubectl",

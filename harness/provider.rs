@@ -32,13 +32,17 @@ pub enum ProviderError {
     #[error(transparent)]
     Run(#[from] RunError),
     /// The profile does not exist.
-    #[error("minikube profile {profile:?} does not exist: start it first (`minikube start -p {profile}`)")]
+    #[error(
+        "minikube profile {profile:?} does not exist: start it first (`minikube start -p {profile}`)"
+    )]
     ProfileNotFound {
         /// The profile.
         profile: String,
     },
     /// The node is not part of the profile.
-    #[error("node {node:?} does not exist in minikube profile {profile:?}: `minikube node list -p {profile}` shows its nodes")]
+    #[error(
+        "node {node:?} does not exist in minikube profile {profile:?}: `minikube node list -p {profile}` shows its nodes"
+    )]
     NodeNotFound {
         /// The profile.
         profile: String,
@@ -46,7 +50,9 @@ pub enum ProviderError {
         node: String,
     },
     /// The node exists but is stopped.
-    #[error("node {node:?} of minikube profile {profile:?} is not running: start it with `minikube node start -p {profile} {node}`")]
+    #[error(
+        "node {node:?} of minikube profile {profile:?} is not running: start it with `minikube node start -p {profile} {node}`"
+    )]
     NodeNotRunning {
         /// The profile.
         profile: String,
@@ -54,13 +60,17 @@ pub enum ProviderError {
         node: String,
     },
     /// The profile's primary (control-plane) node is stopped, so minikube refuses the command.
-    #[error("the primary node of minikube profile {profile:?} is not running: start it with `minikube node start -p {profile} {profile}`")]
+    #[error(
+        "the primary node of minikube profile {profile:?} is not running: start it with `minikube node start -p {profile} {profile}`"
+    )]
     PrimaryNotRunning {
         /// The profile.
         profile: String,
     },
     /// The node's shell failed before the wrapped script could report (e.g. no `bash` there).
-    #[error("the shell on node {node:?} failed before running the script (remote status {status}); it printed:\n{output}")]
+    #[error(
+        "the shell on node {node:?} failed before running the script (remote status {status}); it printed:\n{output}"
+    )]
     RemoteShell {
         /// The node.
         node: String,
@@ -153,9 +163,8 @@ pub struct Minikube {
 }
 
 static CRLF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\r+\n").expect("valid regex"));
-static REMOTE_STATUS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"ssh: Process exited with status (\d+)").expect("valid regex")
-});
+static REMOTE_STATUS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"ssh: Process exited with status (\d+)").expect("valid regex"));
 static NOT_RUNNING: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"ssh: "([^"]+)" is not running"#).expect("valid regex"));
 
@@ -260,14 +269,13 @@ pub fn parse_ssh(output: &Output, sentinel: &str) -> SshOutcome {
             });
         }
     }
-    classify(output)
-        .unwrap_or_else(|| match REMOTE_STATUS.captures(&stderr) {
-            Some(c) => SshOutcome::RemoteShell {
-                status: c[1].parse().unwrap_or(-1),
-                output: stdout,
-            },
-            None => SshOutcome::Unrecognised,
-        })
+    classify(output).unwrap_or_else(|| match REMOTE_STATUS.captures(&stderr) {
+        Some(c) => SshOutcome::RemoteShell {
+            status: c[1].parse().unwrap_or(-1),
+            output: stdout,
+        },
+        None => SshOutcome::Unrecognised,
+    })
 }
 
 /// Recognises minikube's own refusals (missing profile, node, stopped nodes) in any command's
@@ -282,9 +290,7 @@ fn classify(output: &Output) -> Option<SshOutcome> {
     if all.contains("Profile \"") && all.contains("\" not found") {
         return Some(SshOutcome::ProfileNotFound);
     }
-    if code == Some(85)
-        && (all.contains("does not exist") || all.contains("Could not find node"))
-    {
+    if code == Some(85) && (all.contains("does not exist") || all.contains("Could not find node")) {
         return Some(SshOutcome::NodeNotFound);
     }
     if let Some(c) = NOT_RUNNING.captures(&all) {
@@ -333,16 +339,25 @@ impl Minikube {
         &self.runner
     }
 
-    fn command(&self, args: &[&str], timeout: Duration) -> Command {
+    /// `minikube WORDS -p P ARGS`: the profile flag goes right after the subcommand, before any
+    /// `--` (after which minikube passes everything to the node).
+    fn command(&self, words: &[&str], args: &[&str], timeout: Duration) -> Command {
         Command::new(self.binary.to_string_lossy())
-            .args(args.iter().copied())
+            .args(words.iter().copied())
             .args(["-p", self.profile.as_str()])
+            .args(args.iter().copied())
             .timeout(timeout)
     }
 
     /// Runs a minikube command that must succeed.
-    async fn checked(&self, args: &[&str], timeout: Duration, node: Option<&str>) -> Result<Output, ProviderError> {
-        let cmd = self.command(args, timeout);
+    async fn checked(
+        &self,
+        words: &[&str],
+        args: &[&str],
+        timeout: Duration,
+        node: Option<&str>,
+    ) -> Result<Output, ProviderError> {
+        let cmd = self.command(words, args, timeout);
         let output = self.runner.run(&cmd).await?;
         if output.success() {
             return Ok(output);
@@ -359,10 +374,14 @@ impl Minikube {
                 profile,
                 node: node_name(),
             },
-            Some(SshOutcome::NodeNotRunning(node)) => ProviderError::NodeNotRunning { profile, node },
+            Some(SshOutcome::NodeNotRunning(node)) => {
+                ProviderError::NodeNotRunning { profile, node }
+            }
             Some(SshOutcome::PrimaryNotRunning) => ProviderError::PrimaryNotRunning { profile },
             _ => ProviderError::Failed {
-                command: self.runner.redact(&crate::transcript::shell_join(cmd.argv())),
+                command: self
+                    .runner
+                    .redact(&crate::transcript::shell_join(cmd.argv())),
                 ending: output.ending,
                 output: self.printed(output),
             },
@@ -372,7 +391,11 @@ impl Minikube {
     fn printed(&self, output: &Output) -> String {
         let text = normalize_crlf(&format!("{}{}", output.stdout, output.stderr));
         let text = self.runner.redact(text.trim_end());
-        if text.is_empty() { "(nothing)".to_string() } else { text }
+        if text.is_empty() {
+            "(nothing)".to_string()
+        } else {
+            text
+        }
     }
 
     /// `minikube start --no-kubernetes --driver=docker --container-runtime=containerd --nodes N -p P`,
@@ -383,14 +406,15 @@ impl Minikube {
     pub async fn start(&self, nodes: u32) -> Result<String, ProviderError> {
         let nodes = nodes.to_string();
         let args = [
-            "start",
             "--no-kubernetes",
             "--driver=docker",
             "--container-runtime=containerd",
             "--nodes",
             nodes.as_str(),
         ];
-        let output = self.checked(&args, self.timeouts.start, None).await?;
+        let output = self
+            .checked(&["start"], &args, self.timeouts.start, None)
+            .await?;
         Ok(normalize_crlf(&output.stdout))
     }
 
@@ -399,13 +423,15 @@ impl Minikube {
     /// # Errors
     /// [`ProviderError`] when minikube fails or prints something else than `name<TAB>ip` lines.
     pub async fn node_list(&self) -> Result<Vec<NodeInfo>, ProviderError> {
-        let cmd = self.command(&["node", "list"], self.timeouts.query);
+        let cmd = self.command(&["node", "list"], &[], self.timeouts.query);
         let output = self.runner.run(&cmd).await?;
         if !output.success() {
             return Err(self.failure(&cmd, &output, None));
         }
         parse_node_list(&output.stdout).map_err(|problem| ProviderError::Malformed {
-            command: self.runner.redact(&crate::transcript::shell_join(cmd.argv())),
+            command: self
+                .runner
+                .redact(&crate::transcript::shell_join(cmd.argv())),
             problem,
             output: self.printed(&output),
         })
@@ -433,7 +459,7 @@ impl Minikube {
         let sentinel = new_sentinel();
         let wrapped = wrap_script(script, &sentinel);
         let cmd = self
-            .command(&["ssh", "-n", node, "--", wrapped.as_str()], timeout)
+            .command(&["ssh"], &["-n", node, "--", wrapped.as_str()], timeout)
             .note(format!("script on {node}:\n{script}"));
         let output = self.runner.run(&cmd).await?;
         match parse_ssh(&output, &sentinel) {
@@ -452,9 +478,14 @@ impl Minikube {
     /// # Errors
     /// [`ProviderError`] when minikube fails.
     pub async fn node_stop(&self, node: &str) -> Result<(), ProviderError> {
-        self.checked(&["node", "stop", node], self.timeouts.lifecycle, Some(node))
-            .await
-            .map(drop)
+        self.checked(
+            &["node", "stop"],
+            &[node],
+            self.timeouts.lifecycle,
+            Some(node),
+        )
+        .await
+        .map(drop)
     }
 
     /// `minikube node start -p P NODE`.
@@ -462,9 +493,14 @@ impl Minikube {
     /// # Errors
     /// [`ProviderError`] when minikube fails.
     pub async fn node_start(&self, node: &str) -> Result<(), ProviderError> {
-        self.checked(&["node", "start", node], self.timeouts.lifecycle, Some(node))
-            .await
-            .map(drop)
+        self.checked(
+            &["node", "start"],
+            &[node],
+            self.timeouts.lifecycle,
+            Some(node),
+        )
+        .await
+        .map(drop)
     }
 
     /// `minikube ip -n NODE -p P`.
@@ -472,7 +508,7 @@ impl Minikube {
     /// # Errors
     /// [`ProviderError`] when minikube fails or does not print one IPv4 address.
     pub async fn ip(&self, node: &str) -> Result<Ipv4Addr, ProviderError> {
-        let cmd = self.command(&["ip", "-n", node], self.timeouts.query);
+        let cmd = self.command(&["ip"], &["-n", node], self.timeouts.query);
         let output = self.runner.run(&cmd).await?;
         if !output.success() {
             return Err(self.failure(&cmd, &output, Some(node)));
@@ -481,7 +517,9 @@ impl Minikube {
             .trim()
             .parse()
             .map_err(|e| ProviderError::Malformed {
-                command: self.runner.redact(&crate::transcript::shell_join(cmd.argv())),
+                command: self
+                    .runner
+                    .redact(&crate::transcript::shell_join(cmd.argv())),
                 problem: format!("not one IPv4 address: {e}"),
                 output: self.printed(&output),
             })
@@ -491,10 +529,15 @@ impl Minikube {
     ///
     /// # Errors
     /// [`ProviderError`] when minikube fails.
-    pub async fn copy_in(&self, local: &Path, node: &str, remote: &str) -> Result<(), ProviderError> {
+    pub async fn copy_in(
+        &self,
+        local: &Path,
+        node: &str,
+        remote: &str,
+    ) -> Result<(), ProviderError> {
         let local = local.to_string_lossy();
         let target = format!("{node}:{remote}");
-        self.checked(&["cp", &local, &target], self.timeouts.query, Some(node))
+        self.checked(&["cp"], &[&local, &target], self.timeouts.query, Some(node))
             .await
             .map(drop)
     }
@@ -530,7 +573,7 @@ impl Minikube {
     /// # Errors
     /// [`ProviderError`] when minikube fails.
     pub async fn delete(&self) -> Result<(), ProviderError> {
-        self.checked(&["delete"], self.timeouts.lifecycle, None)
+        self.checked(&["delete"], &[], self.timeouts.lifecycle, None)
             .await
             .map(drop)
     }
@@ -585,17 +628,75 @@ mod tests {
     #[test]
     fn ssh_outputs_in_real_formats() {
         let cases = [
-            ("success with CRLF", out(0, &format!("hello\r\nworld\r\n{SENTINEL}0\r\n"), "")),
-            ("script exit 3, stderr merged by the PTY", out(0, &format!("oops: not found\r\n{SENTINEL}3\r\n"), "")),
-            ("no newline before the sentinel, doubled CR, tabs", out(0, &format!("a\tb\r\r\n  partial{SENTINEL}1\r\n"), "")),
-            ("a forged sentinel without digits in the output", out(0, &format!("{SENTINEL}x\r\n{SENTINEL}0\r\n"), "")),
-            ("minikube warning on stderr", out(0, &format!("ok\r\n{SENTINEL}0\r\n"), "❗  Executing \"docker container inspect\" took an unusually long time: 2.1s\n")),
-            ("unknown node", out(85, "\n", "❌  Exiting due to GUEST_NODE_RETRIEVE: Node m05 does not exist.\n")),
-            ("stopped node", out(1, "", "ssh: \"minikube-m02\" is not running\n")),
-            ("stopped primary", out(83, "🤷  The control-plane node minikube host is not running: state=Stopped\n👉  To start a cluster, run: \"minikube start\"\n", "")),
-            ("missing profile", out(85, "🤷  Profile \"demo\" not found. Run \"minikube profile list\" to view all profiles.\n👉  To start a cluster, run: \"minikube start -p demo\"\n", "")),
-            ("remote shell failed before the sentinel", out(1, "bash: line 1: bash: command not found\r\n", "ssh: Process exited with status 127\n")),
-            ("killed by a signal", Output { ending: Ending::Signal(9), stdout: String::new(), stderr: String::new(), duration: Duration::ZERO }),
+            (
+                "success with CRLF",
+                out(0, &format!("hello\r\nworld\r\n{SENTINEL}0\r\n"), ""),
+            ),
+            (
+                "script exit 3, stderr merged by the PTY",
+                out(0, &format!("oops: not found\r\n{SENTINEL}3\r\n"), ""),
+            ),
+            (
+                "no newline before the sentinel, doubled CR, tabs",
+                out(0, &format!("a\tb\r\r\n  partial{SENTINEL}1\r\n"), ""),
+            ),
+            (
+                "a forged sentinel without digits in the output",
+                out(0, &format!("{SENTINEL}x\r\n{SENTINEL}0\r\n"), ""),
+            ),
+            (
+                "minikube warning on stderr",
+                out(
+                    0,
+                    &format!("ok\r\n{SENTINEL}0\r\n"),
+                    "❗  Executing \"docker container inspect\" took an unusually long time: 2.1s\n",
+                ),
+            ),
+            (
+                "unknown node",
+                out(
+                    85,
+                    "\n",
+                    "❌  Exiting due to GUEST_NODE_RETRIEVE: Node m05 does not exist.\n",
+                ),
+            ),
+            (
+                "stopped node",
+                out(1, "", "ssh: \"minikube-m02\" is not running\n"),
+            ),
+            (
+                "stopped primary",
+                out(
+                    83,
+                    "🤷  The control-plane node minikube host is not running: state=Stopped\n👉  To start a cluster, run: \"minikube start\"\n",
+                    "",
+                ),
+            ),
+            (
+                "missing profile",
+                out(
+                    85,
+                    "🤷  Profile \"demo\" not found. Run \"minikube profile list\" to view all profiles.\n👉  To start a cluster, run: \"minikube start -p demo\"\n",
+                    "",
+                ),
+            ),
+            (
+                "remote shell failed before the sentinel",
+                out(
+                    1,
+                    "bash: line 1: bash: command not found\r\n",
+                    "ssh: Process exited with status 127\n",
+                ),
+            ),
+            (
+                "killed by a signal",
+                Output {
+                    ending: Ending::Signal(9),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    duration: Duration::ZERO,
+                },
+            ),
         ];
         let rendered: Vec<String> = cases
             .iter()
@@ -620,7 +721,8 @@ mod tests {
 
     #[test]
     fn node_list_rejects_other_shapes() {
-        let err = parse_node_list("minikube\t192.168.49.2\n😄  minikube v1.38.1 on Ubuntu\n").unwrap_err();
+        let err = parse_node_list("minikube\t192.168.49.2\n😄  minikube v1.38.1 on Ubuntu\n")
+            .unwrap_err();
         assert!(err.contains("not `name<TAB>ip`"), "{err}");
         let err = parse_node_list("minikube\t192.168.49.300\n").unwrap_err();
         assert!(err.contains("not an IPv4 address"), "{err}");

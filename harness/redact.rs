@@ -43,7 +43,7 @@ static PEM_KEY: LazyLock<Regex> = LazyLock::new(|| {
 /// `key: value` (YAML) or `"key": "value"` (JSON) for keys whose value is a secret.
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?m)(?P<key>(?:^|[\s{,])"?(?:client-key-data|token|token-secret|password)"?[ \t]*[:=][ \t]*"?)(?P<value>[^\s",}]+)"#,
+        r#"(?m)(?P<key>(?:^|[\s{,'])"?(?:client-key-data|token|token-secret|password)"?[ \t]*[:=][ \t]*"?)(?P<value>[^\s"',}]+)"#,
     )
     .expect("valid regex")
 });
@@ -164,11 +164,12 @@ mod tests {
         let join = "kubeadm join 192.168.49.2:8443 --token b6360d.2p4p533i7t2lm608 \\\n\t--discovery-token-ca-cert-hash sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
         let out = r(join);
         assert!(!out.contains("2p4p533i7t2lm608"), "{out}");
-        assert!(out.contains(&format!("--token {BOOTSTRAP_TOKEN} ")), "{out}");
         assert!(
-            out.contains(
-                "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
-            ),
+            out.contains(&format!("--token {BOOTSTRAP_TOKEN} ")),
+            "{out}"
+        );
+        assert!(
+            out.contains("sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"),
             "{out}"
         );
     }
@@ -193,7 +194,12 @@ mod tests {
 
     #[test]
     fn pem_private_keys_are_redacted_and_certificates_kept() {
-        for kind in ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"] {
+        for kind in [
+            "PRIVATE KEY",
+            "RSA PRIVATE KEY",
+            "EC PRIVATE KEY",
+            "ENCRYPTED PRIVATE KEY",
+        ] {
             let pem = format!(
                 "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUe\n-----END CERTIFICATE-----\n\
                  -----BEGIN {kind}-----\r\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\r\n\
@@ -203,7 +209,12 @@ mod tests {
             assert!(!out.contains("MIGHAgEA"), "{kind}: {out}");
             assert!(!out.contains("c2VjcmV0"), "{kind}: {out}");
             assert!(out.contains("MIIBszCCAVmgAwIBAgIUe"), "{kind}: {out}");
-            assert!(out.contains(&format!("-----BEGIN {kind}-----\n{PRIVATE_KEY}\n-----END {kind}-----")), "{kind}: {out}");
+            assert!(
+                out.contains(&format!(
+                    "-----BEGIN {kind}-----\n{PRIVATE_KEY}\n-----END {kind}-----"
+                )),
+                "{kind}: {out}"
+            );
             assert!(out.ends_with("trailer\n"), "{kind}: {out}");
         }
     }
@@ -223,13 +234,19 @@ mod tests {
         assert!(!out.contains("eyJhbGciOiJSUzI1NiIsImtpZCI6IiJ9"), "{out}");
         assert!(out.contains("client-key-data: <redacted>\n"), "{out}");
         assert!(out.contains("    token: <redacted>\n"), "{out}");
-        assert!(out.contains("client-certificate-data: LS0tLS1CRUdJTiBDRVJU"), "{out}");
+        assert!(
+            out.contains("client-certificate-data: LS0tLS1CRUdJTiBDRVJU"),
+            "{out}"
+        );
 
         let json = r#"{"user":{"client-certificate-data":"Q0VSVA==","client-key-data":"S0VZ","token":"c2VjcmV0dG9rZW4="}}"#;
         let out = r(json);
         assert!(!out.contains("S0VZ"), "{out}");
         assert!(!out.contains("c2VjcmV0dG9rZW4="), "{out}");
-        assert!(out.contains(r#""client-certificate-data":"Q0VSVA==""#), "{out}");
+        assert!(
+            out.contains(r#""client-certificate-data":"Q0VSVA==""#),
+            "{out}"
+        );
     }
 
     #[test]
@@ -247,7 +264,8 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_redacted() {
-        let out = r("curl -H 'Authorization: Bearer eyJhbGciOi.eyJzdWIi.sig' https://127.0.0.1:6443/api");
+        let out =
+            r("curl -H 'Authorization: Bearer eyJhbGciOi.eyJzdWIi.sig' https://127.0.0.1:6443/api");
         assert!(!out.contains("eyJhbGciOi"), "{out}");
         assert!(out.contains("Authorization: Bearer <redacted>'"), "{out}");
         let out = r("> authorization: bearer s3cr3t-value\r\n");

@@ -46,7 +46,11 @@ pub fn slug(text: &str) -> String {
         }
     }
     let out = out.trim_end_matches('-').to_string();
-    if out.is_empty() { "unnamed".into() } else { out }
+    if out.is_empty() {
+        "unnamed".into()
+    } else {
+        out
+    }
 }
 
 impl Reports {
@@ -78,9 +82,18 @@ impl Reports {
     #[must_use]
     pub fn scenario_dir(&self, feature: &str, scenario: &str) -> PathBuf {
         let base = format!("{}/{}", slug(feature), slug(scenario));
-        let mut taken = self.taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut taken = self
+            .taken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let name = (1..)
-            .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                }
+            })
             .find(|n| !taken.contains(n))
             .expect("an unused name exists");
         taken.insert(name.clone());
@@ -94,8 +107,14 @@ mod tests {
 
     #[test]
     fn slugs_are_path_safe() {
-        assert_eq!(slug("Create three nodes without Kubernetes"), "create-three-nodes-without-kubernetes");
-        assert_eq!(slug("  Bootstrapping: a cluster (ch. 2)! "), "bootstrapping-a-cluster-ch-2");
+        assert_eq!(
+            slug("Create three nodes without Kubernetes"),
+            "create-three-nodes-without-kubernetes"
+        );
+        assert_eq!(
+            slug("  Bootstrapping: a cluster (ch. 2)! "),
+            "bootstrapping-a-cluster-ch-2"
+        );
         assert_eq!(slug("../.."), "unnamed");
     }
 
@@ -113,7 +132,13 @@ mod tests {
     #[test]
     fn run_ids_sort_by_time() {
         let id = new_run_id();
-        assert_eq!(id.len(), "20260128T054100Z".len() + 1 + std::process::id().to_string().len());
-        assert!(id.as_bytes()[8] == b'T' && id.as_bytes()[15] == b'Z', "{id}");
+        assert_eq!(
+            id.len(),
+            "20260128T054100Z".len() + 1 + std::process::id().to_string().len()
+        );
+        assert!(
+            id.as_bytes()[8] == b'T' && id.as_bytes()[15] == b'Z',
+            "{id}"
+        );
     }
 }

@@ -67,6 +67,11 @@ impl Run {
         &self.settings
     }
 
+    /// Sets the minikube binary (for labsim, known only once it is built).
+    pub fn set_minikube(&mut self, minikube: impl Into<std::path::PathBuf>) {
+        self.settings.minikube = minikube.into();
+    }
+
     /// The reports folder.
     #[must_use]
     pub fn reports(&self) -> &Reports {
@@ -78,20 +83,34 @@ impl Run {
     /// # Errors
     /// [`TranscriptError`] when the transcript cannot be created.
     pub fn setup_runner(&self) -> Result<Runner, TranscriptError> {
-        let transcript = Transcript::create(self.reports.root().join("setup"), self.redactor.clone())?;
-        Ok(Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT))
+        let transcript =
+            Transcript::create(self.reports.root().join("setup"), self.redactor.clone())?;
+        Ok(Runner::new(
+            transcript,
+            self.settings.env(),
+            DEFAULT_TIMEOUT,
+        ))
     }
 
     /// Takes a profile name for a scenario: the base name (`--profile`) for the first scenario
     /// running, `<base>-2`, `<base>-3`, … for scenarios running at the same time.
     #[must_use]
     pub fn lease_profile(&self) -> ProfileLease {
-        let mut taken = self.profiles.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let index = (1..).find(|i| !taken.contains(i)).expect("a free index exists");
+        let mut taken = self
+            .profiles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = (1..)
+            .find(|i| !taken.contains(i))
+            .expect("a free index exists");
         taken.insert(index);
         let base = &self.settings.profile;
         ProfileLease {
-            name: if index == 1 { base.clone() } else { format!("{base}-{index}") },
+            name: if index == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{index}")
+            },
             index,
             pool: Arc::clone(&self.profiles),
         }
@@ -101,7 +120,12 @@ impl Run {
     ///
     /// # Errors
     /// [`TranscriptError`] when the transcript cannot be created.
-    pub fn new_lab(&self, feature: &str, scenario: &str, profile: &ProfileLease) -> Result<Lab, TranscriptError> {
+    pub fn new_lab(
+        &self,
+        feature: &str,
+        scenario: &str,
+        profile: &ProfileLease,
+    ) -> Result<Lab, TranscriptError> {
         let dir = self.reports.scenario_dir(feature, scenario);
         let transcript = Transcript::create(dir, self.redactor.clone())?;
         let runner = Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT);
@@ -135,7 +159,10 @@ mod tests {
         assert_eq!(run.lease_profile().name(), "labs");
         let lab = run.new_lab("Bootstrapping", "Create nodes", &b).unwrap();
         assert_eq!(lab.profile(), "labs-2");
-        assert!(root.join("bootstrapping/create-nodes/transcript.txt").exists());
+        assert!(
+            root.join("bootstrapping/create-nodes/transcript.txt")
+                .exists()
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -326,7 +326,7 @@ impl Runner {
         let start = chars.len().saturating_sub(TAIL_CHARS);
         let mut tail: String = chars[start..].iter().collect();
         if start > 0 {
-            tail.insert_str(0, "…");
+            tail.insert(0, '…');
         }
         if tail.trim().is_empty() {
             "(no output)".to_string()

@@ -25,7 +25,9 @@ impl FromStr for ProviderKind {
         match s {
             "minikube" => Ok(Self::Minikube),
             "labsim" => Ok(Self::Labsim),
-            other => Err(format!("unknown provider {other:?}: choose minikube or labsim")),
+            other => Err(format!(
+                "unknown provider {other:?}: choose minikube or labsim"
+            )),
         }
     }
 }
@@ -90,7 +92,10 @@ impl Settings {
     /// Environment given to every process the harness runs, and to every script on a node.
     #[must_use]
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![("KUBERNETES_VERSION".to_string(), self.k8s_version.to_string())]
+        vec![(
+            "KUBERNETES_VERSION".to_string(),
+            self.k8s_version.to_string(),
+        )]
     }
 }
 
@@ -164,7 +169,12 @@ mod tests {
     #[test]
     fn explicit_provider_wins() {
         assert_eq!(
-            choose_provider(Some(ProviderKind::Labsim), p("/x/minikube"), None, p("/usr/bin/minikube")),
+            choose_provider(
+                Some(ProviderKind::Labsim),
+                p("/x/minikube"),
+                None,
+                p("/usr/bin/minikube")
+            ),
             ProviderChoice::Labsim { banner: false }
         );
         assert_eq!(

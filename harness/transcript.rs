@@ -16,7 +16,9 @@ use crate::redact::Redactor;
 #[derive(Debug, thiserror::Error)]
 pub enum TranscriptError {
     /// The transcript folder or a file in it could not be created or written.
-    #[error("cannot write the transcript at {path}: {source}: check that the reports folder is writable")]
+    #[error(
+        "cannot write the transcript at {path}: {source}: check that the reports folder is writable"
+    )]
     Write {
         /// The file or folder.
         path: PathBuf,
@@ -118,7 +120,9 @@ pub struct Transcript {
 
 impl std::fmt::Debug for Transcript {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transcript").field("dir", &self.dir).finish()
+        f.debug_struct("Transcript")
+            .field("dir", &self.dir)
+            .finish()
     }
 }
 
@@ -335,7 +339,10 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0]["ending"], serde_json::json!({"kind": "exit", "value": 1}));
+        assert_eq!(
+            lines[0]["ending"],
+            serde_json::json!({"kind": "exit", "value": 1})
+        );
         assert_eq!(lines[1]["ending"], serde_json::json!({"kind": "timed_out"}));
         assert_eq!(lines[0]["duration_ms"], 1500);
         insta::assert_snapshot!(txt);

@@ -27,7 +27,9 @@ pub enum VersionError {
     #[error("cannot read Kubernetes version {0:?}: expected X.Y such as 1.33")]
     Malformed(String),
     /// Outside the range the course is checked against.
-    #[error("Kubernetes {0} is outside the versions the labs support: choose 1.{OLDEST_MINOR} to 1.{NEWEST_MINOR}")]
+    #[error(
+        "Kubernetes {0} is outside the versions the labs support: choose 1.{OLDEST_MINOR} to 1.{NEWEST_MINOR}"
+    )]
     Unsupported(String),
 }
 
@@ -86,9 +88,21 @@ mod tests {
         assert_eq!("1.33".parse::<K8sVersion>().unwrap().to_string(), "1.33");
         assert_eq!("v1.26".parse::<K8sVersion>().unwrap().minor(), 26);
         assert_eq!(K8sVersion::default().to_string(), "1.33");
-        assert!(matches!("1.25".parse::<K8sVersion>(), Err(VersionError::Unsupported(_))));
-        assert!(matches!("2.0".parse::<K8sVersion>(), Err(VersionError::Unsupported(_))));
-        assert!(matches!("1.33.7".parse::<K8sVersion>(), Err(VersionError::Malformed(_))));
-        assert!(matches!("latest".parse::<K8sVersion>(), Err(VersionError::Malformed(_))));
+        assert!(matches!(
+            "1.25".parse::<K8sVersion>(),
+            Err(VersionError::Unsupported(_))
+        ));
+        assert!(matches!(
+            "2.0".parse::<K8sVersion>(),
+            Err(VersionError::Unsupported(_))
+        ));
+        assert!(matches!(
+            "1.33.7".parse::<K8sVersion>(),
+            Err(VersionError::Malformed(_))
+        ));
+        assert!(matches!(
+            "latest".parse::<K8sVersion>(),
+            Err(VersionError::Malformed(_))
+        ));
     }
 }

@@ -81,7 +81,9 @@ pub enum WaitError {
         last: String,
     },
     /// The condition held earlier than allowed.
-    #[error("{what} already held after {after:?}, earlier than the {earliest:?} expected; seen: {seen}")]
+    #[error(
+        "{what} already held after {after:?}, earlier than the {earliest:?} expected; seen: {seen}"
+    )]
     TooEarly {
         /// What was awaited.
         what: String,
@@ -93,7 +95,9 @@ pub enum WaitError {
         seen: String,
     },
     /// The condition stopped holding during the period it had to keep holding.
-    #[error("{what} stopped holding after {after:?} of the {period:?} it had to hold; seen: {seen}")]
+    #[error(
+        "{what} stopped holding after {after:?} of the {period:?} it had to hold; seen: {seen}"
+    )]
     StoppedHolding {
         /// What was awaited.
         what: String,
@@ -286,7 +290,10 @@ mod tests {
 
     /// `d` is `ms` milliseconds, give or take the 1 ms per sleep that tokio's timer rounds up.
     fn assert_ms(d: Duration, ms: u128) {
-        assert!((ms..ms + 10).contains(&d.as_millis()), "{d:?} is not ~{ms} ms");
+        assert!(
+            (ms..ms + 10).contains(&d.as_millis()),
+            "{d:?} is not ~{ms} ms"
+        );
     }
 
     /// A probe that holds from `from` on (measured on the paused clock), counting its calls.
@@ -335,11 +342,18 @@ mod tests {
         else {
             panic!("{err:?}")
         };
-        assert_eq!(*waited, Duration::from_secs(10), "the last look is at the deadline");
+        assert_eq!(
+            *waited,
+            Duration::from_secs(10),
+            "the last look is at the deadline"
+        );
         assert_eq!(what, "node minikube-m02 NotReady");
         assert_eq!(last, "not yet at 10s");
         let msg = err.to_string();
-        assert!(msg.starts_with("timed out after 10s waiting for node minikube-m02 NotReady"), "{msg}");
+        assert!(
+            msg.starts_with("timed out after 10s waiting for node minikube-m02 NotReady"),
+            "{msg}"
+        );
         assert!(msg.ends_with("last seen: not yet at 10s"), "{msg}");
     }
 
@@ -347,16 +361,29 @@ mod tests {
     async fn within_fails_when_the_condition_comes_late() {
         let calls = AtomicU32::new(0);
         let start = Instant::now();
-        let err = Wait::new("pod evicted", Expect::Within { limit: Duration::from_secs(3) })
-            .poll(holds_after(start, Duration::from_secs(4), &calls))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, WaitError::TimedOut { waited, .. } if waited == Duration::from_secs(3)), "{err:?}");
+        let err = Wait::new(
+            "pod evicted",
+            Expect::Within {
+                limit: Duration::from_secs(3),
+            },
+        )
+        .poll(holds_after(start, Duration::from_secs(4), &calls))
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, WaitError::TimedOut { waited, .. } if waited == Duration::from_secs(3)),
+            "{err:?}"
+        );
 
-        let waited = Wait::new("pod evicted", Expect::Within { limit: Duration::from_secs(3) })
-            .poll(holds_after(Instant::now(), Duration::from_secs(2), &calls))
-            .await
-            .unwrap();
+        let waited = Wait::new(
+            "pod evicted",
+            Expect::Within {
+                limit: Duration::from_secs(3),
+            },
+        )
+        .poll(holds_after(Instant::now(), Duration::from_secs(2), &calls))
+        .await
+        .unwrap();
         assert!(waited.elapsed <= Duration::from_secs(3));
     }
 
@@ -375,7 +402,10 @@ mod tests {
             panic!("{err:?}")
         };
         assert_ms(*after, 1500);
-        assert!(err.to_string().contains("earlier than the 5s expected"), "{err}");
+        assert!(
+            err.to_string().contains("earlier than the 5s expected"),
+            "{err}"
+        );
 
         let waited = Wait::new("eviction", expect)
             .poll(holds_after(Instant::now(), Duration::from_secs(6), &calls))
@@ -388,10 +418,15 @@ mod tests {
     async fn stays_for_succeeds_only_after_the_whole_period() {
         let calls = AtomicU32::new(0);
         let start = Instant::now();
-        let waited = Wait::new("app answers", Expect::StaysFor { period: Duration::from_secs(10) })
-            .poll(holds_after(start, Duration::ZERO, &calls))
-            .await
-            .unwrap();
+        let waited = Wait::new(
+            "app answers",
+            Expect::StaysFor {
+                period: Duration::from_secs(10),
+            },
+        )
+        .poll(holds_after(start, Duration::ZERO, &calls))
+        .await
+        .unwrap();
         assert_eq!(waited.elapsed, Duration::from_secs(10));
         assert_eq!(start.elapsed(), Duration::from_secs(10));
     }
@@ -407,10 +442,15 @@ mod tests {
                 Probe::Fails("connection refused".to_string())
             }))
         };
-        let err = Wait::new("app answers", Expect::StaysFor { period: Duration::from_secs(10) })
-            .poll(probe)
-            .await
-            .unwrap_err();
+        let err = Wait::new(
+            "app answers",
+            Expect::StaysFor {
+                period: Duration::from_secs(10),
+            },
+        )
+        .poll(probe)
+        .await
+        .unwrap_err();
         let WaitError::StoppedHolding {
             what,
             after,
@@ -420,7 +460,10 @@ mod tests {
         else {
             panic!("{err:?}")
         };
-        assert_eq!((what.as_str(), *period, seen.as_str()), ("app answers", Duration::from_secs(10), "connection refused"));
+        assert_eq!(
+            (what.as_str(), *period, seen.as_str()),
+            ("app answers", Duration::from_secs(10), "connection refused")
+        );
         assert_ms(*after, 5100);
     }
 
@@ -449,6 +492,9 @@ mod tests {
             .await
             .unwrap_err();
         // Looks at 0, 1, …, 10 s.
-        assert!(matches!(err, WaitError::TimedOut { looks: 11, .. }), "{err:?}");
+        assert!(
+            matches!(err, WaitError::TimedOut { looks: 11, .. }),
+            "{err:?}"
+        );
     }
 }
