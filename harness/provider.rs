@@ -379,13 +379,17 @@ impl Minikube {
             }
             Some(SshOutcome::PrimaryNotRunning) => ProviderError::PrimaryNotRunning { profile },
             _ => ProviderError::Failed {
-                command: self
-                    .runner
-                    .redact(&crate::transcript::shell_join(cmd.argv())),
+                command: self.shown(cmd),
                 ending: output.ending,
                 output: self.printed(output),
             },
         }
+    }
+
+    /// The command line as errors show it (redacted).
+    fn shown(&self, cmd: &Command) -> String {
+        self.runner
+            .redact(&crate::transcript::shell_join(cmd.argv()))
     }
 
     fn printed(&self, output: &Output) -> String {
@@ -429,9 +433,7 @@ impl Minikube {
             return Err(self.failure(&cmd, &output, None));
         }
         parse_node_list(&output.stdout).map_err(|problem| ProviderError::Malformed {
-            command: self
-                .runner
-                .redact(&crate::transcript::shell_join(cmd.argv())),
+            command: self.shown(&cmd),
             problem,
             output: self.printed(&output),
         })
@@ -517,9 +519,7 @@ impl Minikube {
             .trim()
             .parse()
             .map_err(|e| ProviderError::Malformed {
-                command: self
-                    .runner
-                    .redact(&crate::transcript::shell_join(cmd.argv())),
+                command: self.shown(&cmd),
                 problem: format!("not one IPv4 address: {e}"),
                 output: self.printed(&output),
             })
