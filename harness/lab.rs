@@ -1,10 +1,10 @@
 //! A scenario's world: its minikube profile, the nodes as last listed, named outcomes and marks,
 //! and its transcript. Steps call one method here per phrase.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
 
@@ -84,12 +84,45 @@ pub fn parse_containerd_version(text: &str) -> Option<ContainerdVersion> {
 /// restarts it with `systemctl` when it prepares the runtime, `pkg/minikube/cruntime/containerd.go`).
 pub const RUNTIME_CHECK: &str = "containerd --version && sudo systemctl is-active containerd";
 
+/// The profiles that labs have created and not deleted yet, shared by a run's labs so that an
+/// interrupted run can still delete them.
+#[derive(Debug, Clone, Default)]
+pub struct LiveProfiles(Arc<Mutex<BTreeSet<String>>>);
+
+impl LiveProfiles {
+    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn insert(&self, profile: &str) {
+        self.set().insert(profile.to_string());
+    }
+
+    fn remove(&self, profile: &str) {
+        self.set().remove(profile);
+    }
+
+    /// Whether `profile` is live.
+    #[must_use]
+    pub fn contains(&self, profile: &str) -> bool {
+        self.set().contains(profile)
+    }
+
+    /// The live profiles, sorted.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<String> {
+        self.set().iter().cloned().collect()
+    }
+}
+
 /// One scenario's lab.
 pub struct Lab {
     minikube: Minikube,
     settings: Settings,
     nodes: Vec<NodeInfo>,
-    created: bool,
+    live: LiveProfiles,
     outcomes: BTreeMap<String, String>,
     marks: BTreeMap<String, jiff::Timestamp>,
 }
@@ -107,7 +140,7 @@ impl fmt::Debug for Lab {
             .field("profile", &self.minikube.profile())
             .field("k8s_version", &self.settings.k8s_version.to_string())
             .field("timing", &self.settings.timing.to_string())
-            .field("created", &self.created)
+            .field("created", &self.created())
             .field("nodes", &nodes)
             .field("outcomes", &self.outcomes)
             .field("marks", &self.marks)
@@ -136,10 +169,23 @@ impl Lab {
             minikube,
             settings,
             nodes: Vec::new(),
-            created: false,
+            live: LiveProfiles::default(),
             outcomes: BTreeMap::new(),
             marks: BTreeMap::new(),
         }
+    }
+
+    /// Records the profiles this lab creates in `live` (shared by the run's labs).
+    #[must_use]
+    pub fn tracked_by(mut self, live: LiveProfiles) -> Self {
+        self.live = live;
+        self
+    }
+
+    /// Whether this lab created its profile and has not deleted it.
+    #[must_use]
+    pub fn created(&self) -> bool {
+        self.live.contains(self.profile())
     }
 
     /// The scenario's profile.
@@ -205,7 +251,7 @@ impl Lab {
             }
             Err(e) => return Err(e.into()),
         }
-        self.created = true;
+        self.live.insert(self.minikube.profile());
         self.mark("nodes starting");
         self.minikube.start(count).await?;
         self.mark("nodes started");
@@ -352,7 +398,7 @@ impl Lab {
     /// # Errors
     /// Provider errors from `minikube delete`.
     pub async fn finish(&mut self, failed: bool) -> Result<Cleanup, LabError> {
-        if !self.created {
+        if !self.created() {
             return Ok(Cleanup::Nothing);
         }
         let bin = shell_quote(&self.minikube.binary().to_string_lossy());
@@ -369,7 +415,7 @@ impl Lab {
             )));
         }
         self.minikube.delete().await?;
-        self.created = false;
+        self.live.remove(self.minikube.profile());
         self.nodes.clear();
         Ok(Cleanup::Deleted)
     }

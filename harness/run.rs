@@ -1,10 +1,10 @@
 //! One labs run: its settings, reports folder, shared redactor, and the profiles its scenarios use.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::lab::Lab;
+use crate::lab::{Lab, LiveProfiles};
 use crate::provider::Minikube;
 use crate::redact::Redactor;
 use crate::reports::Reports;
@@ -22,6 +22,8 @@ pub struct Run {
     reports: Reports,
     redactor: Redactor,
     profiles: Arc<Mutex<BTreeSet<u32>>>,
+    live: LiveProfiles,
+    setup: OnceLock<Runner>,
 }
 
 /// A profile name held by a running scenario; released when dropped.
@@ -58,6 +60,8 @@ impl Run {
             reports,
             redactor,
             profiles: Arc::default(),
+            live: LiveProfiles::default(),
+            setup: OnceLock::new(),
         }
     }
 
@@ -83,13 +87,13 @@ impl Run {
     /// # Errors
     /// [`TranscriptError`] when the transcript cannot be created.
     pub fn setup_runner(&self) -> Result<Runner, TranscriptError> {
+        if let Some(runner) = self.setup.get() {
+            return Ok(runner.clone());
+        }
         let transcript =
             Transcript::create(self.reports.root().join("setup"), self.redactor.clone())?;
-        Ok(Runner::new(
-            transcript,
-            self.settings.env(),
-            DEFAULT_TIMEOUT,
-        ))
+        let runner = Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT);
+        Ok(self.setup.get_or_init(|| runner).clone())
     }
 
     /// Takes a profile name for a scenario: the base name (`--profile`) for the first scenario
@@ -130,7 +134,36 @@ impl Run {
         let transcript = Transcript::create(dir, self.redactor.clone())?;
         let runner = Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT);
         let minikube = Minikube::new(&self.settings.minikube, profile.name(), runner);
-        Ok(Lab::new(minikube, self.settings.clone()))
+        Ok(Lab::new(minikube, self.settings.clone()).tracked_by(self.live.clone()))
+    }
+
+    /// Deletes every profile a lab created and did not delete (an interrupted run), or with
+    /// `--keep-on-failure` says how to; returns one line per profile.
+    ///
+    /// # Errors
+    /// [`TranscriptError`] when the setup transcript cannot be opened; deletion failures are
+    /// reported in the returned lines.
+    pub async fn clean_up_live_profiles(&self) -> Result<Vec<String>, TranscriptError> {
+        let runner = self.setup_runner()?;
+        let mut lines = Vec::new();
+        for profile in self.live.snapshot() {
+            let minikube = Minikube::new(&self.settings.minikube, &profile, runner.clone());
+            let delete = format!("{} delete -p {profile}", self.settings.minikube.display());
+            if self.settings.keep_on_failure {
+                lines.push(format!(
+                    "kept minikube profile {profile} (--keep-on-failure); delete it with: {delete}"
+                ));
+                continue;
+            }
+            lines.push(match minikube.delete().await {
+                Ok(()) => format!("deleted minikube profile {profile}"),
+                Err(e) => format!(
+                    "could not delete minikube profile {profile}: {e}
+delete it with: {delete}"
+                ),
+            });
+        }
+        Ok(lines)
     }
 }
 

@@ -164,7 +164,7 @@ async fn labs(
     let json_path = run.reports().root().join("cucumber.json");
     let json = std::fs::File::create(&json_path)
         .with_context(|| format!("cannot create {}", json_path.display()))?;
-    let out = LabWorld::cucumber()
+    let cucumber = LabWorld::cucumber()
         .with_writer(
             writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
                 .summarized()
@@ -201,13 +201,37 @@ async fn labs(
             .boxed_local()
         })
         .with_cli(opts)
-        .run(root.join("features"))
-        .await;
+        .run(root.join("features"));
 
-    let failed = cucumber::writer::Stats::<LabWorld>::execution_has_failed(&out);
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    tokio::select! {
+        out = cucumber => {
+            let failed = cucumber::writer::Stats::<LabWorld>::execution_has_failed(&out);
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        signal = interrupted() => {
+            // Leaving the select dropped the run: every process it had started was killed with
+            // its process group. The profiles it created are still there.
+            eprintln!("k8s-labs: {signal}: stopped the run; cleaning up its minikube profiles");
+            for line in run.clean_up_live_profiles().await? {
+                eprintln!("k8s-labs: {line}");
+            }
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the run cannot be interrupted cleanly: never resolve.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "interrupted (SIGINT)",
+        _ = term.recv() => "terminated (SIGTERM)",
+    }
 }
