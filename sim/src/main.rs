@@ -1,5 +1,6 @@
 //! The `labsim` binary: dispatches on the name it was invoked under (`minikube`, `kubeadm`, `crictl`,
-//! `ctr`, `systemctl`, `journalctl`) or on its first argument (`labsim <component> …`).
+//! `ctr`, `systemctl`, `journalctl`, `kubelet`, `sshd`; the node's `/opt/labsim/bin` holds such
+//! symlinks) or on its first argument (`labsim <component> …`).
 
 use std::process::ExitCode;
 
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         }
         "node-init" => labsim::node::init_main(rest),
         "node-agent" => labsim::node::agent_main(rest),
+        "sshd" => labsim::node::sshd_main(rest),
         "kubelet" => labsim::kubelet::main(rest),
         "kube-apiserver" => labsim::apiserver::main(rest),
         "kube-controller-manager" => labsim::controllers::main(rest),
@@ -47,5 +49,5 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: labsim <program> [args…]
 programs: minikube, kubeadm, crictl, ctr, systemctl, journalctl (also by argv[0]),
-          node-init, node-agent, kubelet, kube-apiserver, kube-controller-manager, kube-scheduler,
+          node-init, node-agent, sshd, kubelet, kube-apiserver, kube-controller-manager, kube-scheduler,
           image <name>";

@@ -1,0 +1,334 @@
+//! `labsim node-agent`: the node's systemd, journald, and the host of its container runtime.
+//!
+//! At start it opens the journal (new boot ID), starts the container runtime
+//! ([`crate::runtime::start`]), starts the units enabled for `multi-user.target` (among them the
+//! stand-in `ssh.service`), then serves [`super::proto`] requests on `/run/labsim/agent.sock`
+//! until SIGTERM, when it stops every unit and the runtime, and exits (node-init then ends the
+//! node).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use super::journal::Journal;
+use super::proto::{Request, Response, UnitAction, UnitFailure, UnitOutcome};
+use super::systemd::Systemd;
+use super::unit::unit_name;
+use super::{NodeError, NodeInfo};
+use crate::paths::node::{AGENT_SOCKET, JOURNAL_DIR, UNIT_DIR};
+
+/// What the agent gives the container runtime it hosts.
+#[derive(Debug, Clone)]
+pub struct AgentContext {
+    /// The node's identity.
+    pub node: NodeInfo,
+    /// The node's journal (the runtime logs as `containerd[<pid>]`, say).
+    pub journal: Arc<Journal>,
+    /// The node's service manager.
+    pub systemd: Systemd,
+}
+
+/// The agent could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The node identity is missing or damaged.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The journal cannot be opened.
+    #[error(transparent)]
+    Journal(#[from] super::journal::JournalError),
+    /// The control socket cannot be created.
+    #[error("cannot listen on {path}: {source}")]
+    Listen {
+        /// The socket path.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Entry point: `labsim node-agent`.
+pub fn main(_args: Vec<String>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("labsim node-agent: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("labsim node-agent: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn new_boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|u| u.trim().replace('-', ""))
+        .unwrap_or_else(|_| format!("{:032x}", jiff::Timestamp::now().as_nanosecond()))
+}
+
+async fn run() -> Result<(), AgentError> {
+    let info = NodeInfo::current("node-agent")?;
+    let boot = new_boot_id();
+    let journal = Arc::new(Journal::open(Path::new(JOURNAL_DIR), &boot, &info.node)?);
+    let systemd = Systemd::new(Path::new(UNIT_DIR), journal.clone());
+
+    let sock = Path::new(AGENT_SOCKET);
+    let listen_err = |source| AgentError::Listen {
+        path: AGENT_SOCKET.to_string(),
+        source,
+    };
+    if let Some(dir) = sock.parent() {
+        std::fs::create_dir_all(dir).map_err(listen_err)?;
+    }
+    let _ = std::fs::remove_file(sock);
+    let listener = UnixListener::bind(sock).map_err(listen_err)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Everyone may ask; the agent checks the caller's user for changes.
+        std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o666))
+            .map_err(listen_err)?;
+    }
+    let ctx = AgentContext {
+        node: info.clone(),
+        journal: journal.clone(),
+        systemd: systemd.clone(),
+    };
+    let runtime = match crate::runtime::start(ctx.clone()).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("labsim node-agent: container runtime: {e}");
+            journal.log(
+                None,
+                "labsim",
+                std::process::id(),
+                &format!("container runtime: {e}"),
+            );
+            None
+        }
+    };
+    let booted = Arc::new(AtomicBool::new(false));
+    systemd.boot();
+    booted.store(true, Ordering::SeqCst);
+    println!("labsim node-agent: node {} booted (boot {boot})", info.node);
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(listen_err)?;
+    loop {
+        tokio::select! {
+            conn = listener.accept() => {
+                if let Ok((stream, _)) = conn {
+                    let ctx = ctx.clone();
+                    let booted = booted.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = serve(stream, ctx, booted).await {
+                            eprintln!("labsim node-agent: client: {e}");
+                        }
+                    });
+                }
+            }
+            _ = term.recv() => break,
+        }
+    }
+    println!("labsim node-agent: shutting down node {}", info.node);
+    systemd.shutdown().await;
+    if let Some(r) = runtime {
+        r.shutdown().await;
+    }
+    let _ = std::fs::remove_file(sock);
+    Ok(())
+}
+
+async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(r).expect("responses serialise");
+    line.push('\n');
+    w.write_all(line.as_bytes()).await
+}
+
+async fn serve(
+    stream: UnixStream,
+    ctx: AgentContext,
+    booted: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
+    let (r, mut w) = stream.into_split();
+    let mut reader = BufReader::new(r);
+    let mut line = String::new();
+    if reader.read_line(&mut line).await? == 0 {
+        return Ok(());
+    }
+    let req: Request = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => {
+            return send(
+                &mut w,
+                &Response::Error {
+                    message: format!("bad request: {e}"),
+                },
+            )
+            .await;
+        }
+    };
+    match req {
+        Request::Ping => {
+            send(
+                &mut w,
+                &Response::Pong {
+                    boot: ctx.journal.boot().to_string(),
+                    booted: booted.load(Ordering::SeqCst),
+                },
+            )
+            .await
+        }
+        Request::Units {
+            action,
+            units,
+            now,
+            lines,
+        } => {
+            let outcomes = units_request(&ctx.systemd, uid, action, &units, now, lines).await;
+            send(&mut w, &Response::Units { outcomes }).await
+        }
+        Request::Journal { query, follow } => {
+            // Without root (or the adm/systemd-journal groups, which the docker user lacks) only
+            // the caller's own user journal is readable, and labsim has no user units.
+            if uid != 0 {
+                return send(&mut w, &Response::End { restricted: true }).await;
+            }
+            let mut rx = follow.then(|| ctx.journal.subscribe());
+            let listed = ctx.journal.query(&query);
+            let mut last_seq = listed.last().map(|e| e.seq).unwrap_or(0);
+            for entry in listed {
+                send(&mut w, &Response::Entry { entry }).await?;
+            }
+            let Some(rx) = rx.as_mut() else {
+                return send(&mut w, &Response::End { restricted: false }).await;
+            };
+            let mut live = query.clone();
+            live.lines = None;
+            let mut eof = [0u8; 1];
+            loop {
+                tokio::select! {
+                    got = rx.recv() => match got {
+                        Ok(entry) if entry.seq > last_seq && live.matches(&entry) => {
+                            last_seq = entry.seq;
+                            send(&mut w, &Response::Entry { entry }).await?;
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                    n = reader.read(&mut eof) => {
+                        if n.unwrap_or(0) == 0 {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn denied(unit: String) -> UnitOutcome {
+    UnitOutcome {
+        unit,
+        failure: Some(UnitFailure::AccessDenied),
+        state: None,
+        changed_on_disk: false,
+        changes: Vec::new(),
+        status: None,
+    }
+}
+
+async fn units_request(
+    systemd: &Systemd,
+    uid: u32,
+    action: UnitAction,
+    units: &[String],
+    now: bool,
+    lines: usize,
+) -> Vec<UnitOutcome> {
+    let names: Vec<String> = units.iter().map(|u| unit_name(u)).collect();
+    if action.is_privileged() && uid != 0 {
+        if action == UnitAction::DaemonReload {
+            return vec![denied(String::new())];
+        }
+        return names.into_iter().map(denied).collect();
+    }
+    let mut out = Vec::new();
+    if action == UnitAction::DaemonReload {
+        systemd.daemon_reload();
+        return out;
+    }
+    for n in names {
+        let o = match action {
+            UnitAction::Start => systemd.start(&n).await,
+            UnitAction::Stop => systemd.stop(&n).await,
+            UnitAction::Restart => systemd.restart(&n).await,
+            UnitAction::ResetFailed => systemd.reset_failed(&n),
+            UnitAction::Enable => {
+                let mut o = systemd.enable(&n);
+                if now && o.failure.is_none() {
+                    let s = systemd.start(&n).await;
+                    o.failure = s.failure;
+                }
+                o
+            }
+            UnitAction::Disable => {
+                let mut o = systemd.disable(&n);
+                if now && o.failure.is_none() {
+                    let s = systemd.stop(&n).await;
+                    o.failure = s.failure.filter(|f| *f != UnitFailure::NotLoaded);
+                }
+                o
+            }
+            UnitAction::IsActive => UnitOutcome {
+                state: Some(systemd.is_active(&n)),
+                ..denied(n.clone())
+            }
+            .with_failure(None),
+            UnitAction::IsEnabled => match systemd.is_enabled(&n) {
+                Ok(s) => UnitOutcome {
+                    state: Some(s),
+                    ..denied(n.clone())
+                }
+                .with_failure(None),
+                Err(f) => denied(n.clone()).with_failure(Some(f)),
+            },
+            UnitAction::Status => {
+                let lines = if uid == 0 { lines } else { 0 };
+                match systemd.status(&n, lines) {
+                    Ok((st, changed)) => UnitOutcome {
+                        status: Some(st),
+                        changed_on_disk: changed,
+                        ..denied(n.clone())
+                    }
+                    .with_failure(None),
+                    Err(f) => denied(n.clone()).with_failure(Some(f)),
+                }
+            }
+            UnitAction::DaemonReload => unreachable!("handled above"),
+        };
+        out.push(o);
+    }
+    out
+}
+
+impl UnitOutcome {
+    fn with_failure(mut self, f: Option<UnitFailure>) -> UnitOutcome {
+        self.failure = f;
+        self
+    }
+}
