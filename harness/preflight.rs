@@ -67,6 +67,11 @@ const LABSIM_PROGRAMS: &[(&str, &str, &str)] = &[
         "apt-get install -y util-linux",
     ),
     (
+        "setpriv",
+        "`minikube ssh` becomes the node's docker user with it",
+        "apt-get install -y util-linux",
+    ),
+    (
         "sudo",
         "the course runs `sudo` on nodes",
         "apt-get install -y sudo",
