@@ -64,6 +64,21 @@ fn parse_lines(v: &str) -> Result<usize, String> {
         .map_err(|_| format!("Failed to parse lines '{v}'"))
 }
 
+/// `-n`/`--lines` take an optional argument: attached, or the next argument when that is a
+/// number (journalctl.c `parse_lines(optarg ?: argv[optind], !optarg)`); default 10.
+fn optional_lines(args: &[String], i: &mut usize, inline: Option<String>) -> Result<usize, String> {
+    if let Some(v) = inline {
+        return parse_lines(&v);
+    }
+    if let Some(next) = args.get(*i)
+        && let Ok(n) = parse_lines(next)
+    {
+        *i += 1;
+        return Ok(n);
+    }
+    Ok(10)
+}
+
 fn looks_like_boot(v: &str) -> bool {
     v.parse::<i64>().is_ok() || (v.len() == 32 && v.chars().all(|c| c.is_ascii_hexdigit()))
 }
@@ -119,9 +134,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             };
             match name {
                 "unit" => inv.units.push(need_arg(args, &mut i, inline, "unit")?),
-                "lines" => {
-                    inv.lines = Some(inline.map(|v| parse_lines(&v)).transpose()?.unwrap_or(10))
-                }
+                "lines" => inv.lines = Some(optional_lines(args, &mut i, inline)?),
                 "follow" => inv.follow = true,
                 "since" => inv.since = Some(need_arg(args, &mut i, inline, "since")?),
                 "until" => inv.until = Some(need_arg(args, &mut i, inline, "until")?),
@@ -163,9 +176,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                     }
                     'x' | 'a' | 'l' | 'm' => {}
                     'n' => {
-                        // An optional argument: only when attached (`-n5`).
-                        inv.lines =
-                            Some(inline.map(|v| parse_lines(&v)).transpose()?.unwrap_or(10));
+                        inv.lines = Some(optional_lines(args, &mut i, inline)?);
                         break;
                     }
                     'b' => {
@@ -442,9 +453,17 @@ mod tests {
 
     #[test]
     fn options_and_errors_as_journalctl_252() {
-        let i = parse(&v(&["-u", "kubelet", "--no-pager", "-n", "5"]));
-        // `-n 5`: the optional argument must be attached, so "5" is a match.
-        assert_eq!(i.unwrap_err(), "Failed to add match '5': Invalid argument");
+        assert_eq!(
+            parse(&v(&["-u", "kubelet", "-n", "5"])).unwrap().lines,
+            Some(5)
+        );
+        assert_eq!(parse(&v(&["--lines", "+7"])).unwrap().lines, Some(7));
+        assert_eq!(parse(&v(&["-n"])).unwrap().lines, Some(10));
+        // A next argument that is no number is not taken: it is a match.
+        assert_eq!(
+            parse(&v(&["-n", "x"])).unwrap_err(),
+            "Failed to add match 'x': Invalid argument"
+        );
         let i = parse(&v(&["-u", "kubelet", "--no-pager", "-n5", "-f"])).unwrap();
         assert_eq!(i.units, v(&["kubelet"]));
         assert_eq!(i.lines, Some(5));

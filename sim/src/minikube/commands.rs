@@ -548,8 +548,8 @@ fn stop(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
     let _lock = HomeLock::take(home).map_err(|e| internal("HOST_HOME_PERMISSION", e))?;
     let mut count = 0;
     for prof in &profiles {
-        // Workers first, then the primary (pkg/minikube/machine/stop.go order of StopHost calls).
-        for node in prof.nodes.iter().rev() {
+        // In the profile's node order (cmd/minikube/cmd/stop.go stopProfile).
+        for node in &prof.nodes {
             stop_one(console, home, prof, node)?;
             count += 1;
         }

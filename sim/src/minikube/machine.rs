@@ -229,8 +229,11 @@ fn node_inits(dir: &Path) -> Vec<i32> {
 }
 
 /// Stops a node: SIGTERM to its PID 1 (the agent stops its units), SIGKILL after a grace period,
-/// then waits until no process is left in its PID and mount namespaces. Returns whether it was
-/// running.
+/// then waits until every process that was in its PID and mount namespaces is gone. Returns whether
+/// it was running.
+///
+/// Processes are told apart by PID and start time, not by namespace: a freed namespace's inode
+/// number is soon reused by a new one, possibly another node's.
 ///
 /// # Errors
 /// [`MachineError::Stop`] when processes survive.
@@ -240,37 +243,54 @@ pub fn stop(paths: &NodePaths, node: &str) -> Result<bool, MachineError> {
     if recorded.is_none() && inits.is_empty() {
         return Ok(false);
     }
-    // Namespaces whose processes must all be gone afterwards.
-    let mut namespaces: Vec<(&str, u64)> = Vec::new();
+    let me = std::process::id() as i32;
+    let mut members: Vec<(i32, u64)> = Vec::new();
     for &pid in &inits {
         for kind in ["pid", "mnt"] {
             if let Some(ns) = procs::namespace(pid, kind)
-                && procs::namespace(std::process::id() as i32, kind) != Some(ns)
+                && procs::namespace(me, kind) != Some(ns)
             {
-                namespaces.push((kind, ns));
+                for p in procs::processes_in_namespace(kind, ns) {
+                    if let Some(st) = procs::stat(p) {
+                        members.push((p, st.start_time));
+                    }
+                }
             }
         }
+        if let Some(st) = procs::stat(pid) {
+            members.push((pid, st.start_time));
+        }
     }
+    members.sort_unstable();
+    members.dedup();
+    // SIGTERM to each node's PID 1 only: its parent (the outer node-init) then reaps it and exits.
     for &pid in &inits {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+        if procs::argv(pid).iter().any(|a| a == "--pid1") {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
     }
-    let alive = || node_inits(paths.dir());
+    let alive = || -> Vec<i32> {
+        members
+            .iter()
+            .filter(|(p, t)| procs::is_alive(*p, *t))
+            .map(|(p, _)| *p)
+            .collect()
+    };
+    let init_alive = || {
+        inits.iter().any(|&p| {
+            members
+                .iter()
+                .any(|(m, t)| *m == p && procs::is_alive(p, *t))
+        })
+    };
     let deadline = Instant::now() + STOP_GRACE;
-    while !alive().is_empty() && Instant::now() < deadline {
+    while init_alive() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
-    }
-    for pid in alive() {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
     // When PID 1 of a namespace dies the kernel kills the rest; wait for them to be gone.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let mut left: Vec<i32> = alive();
-        for (kind, ns) in &namespaces {
-            left.extend(procs::processes_in_namespace(kind, *ns));
-        }
-        left.sort_unstable();
-        left.dedup();
+        let left = alive();
         if left.is_empty() {
             return Ok(recorded.is_some());
         }
@@ -280,8 +300,10 @@ pub fn stop(paths: &NodePaths, node: &str) -> Result<bool, MachineError> {
                 pids: left,
             });
         }
-        for p in &left {
-            let _ = nix::sys::signal::kill(Pid::from_raw(*p), Signal::SIGKILL);
+        for (p, t) in &members {
+            if procs::is_alive(*p, *t) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(*p), Signal::SIGKILL);
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -280,9 +280,14 @@ async fn units_request(
             UnitAction::ResetFailed => systemd.reset_failed(&n),
             UnitAction::Enable => {
                 let mut o = systemd.enable(&n);
-                if now && o.failure.is_none() {
+                // --now starts the unit even when it has nothing to enable (static units).
+                let enabled = matches!(o.failure, None | Some(UnitFailure::NoInstallSection));
+                if now && enabled {
                     let s = systemd.start(&n).await;
-                    o.failure = s.failure;
+                    if s.failure.is_some() {
+                        o.failure = s.failure;
+                        o.state = s.state;
+                    }
                 }
                 o
             }

@@ -281,8 +281,9 @@ impl Systemd {
         };
         if reload {
             if fp.is_empty() {
-                // No unit file: only an already loaded unit can be acted on.
-                map.get(name)?;
+                // No unit file: an inactive unit is gone (garbage-collected).
+                map.remove(name);
+                return None;
             } else {
                 let mut fresh = self.load(name);
                 if let Some(old) = map.remove(name) {
