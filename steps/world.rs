@@ -1,0 +1,45 @@
+//! The cucumber world: one [`Lab`] per scenario, created by the `before` hook (it needs the
+//! scenario's name for its transcript folder) and finished by the `after` hook.
+
+use std::fmt;
+
+use k8s_labs::lab::Lab;
+use k8s_labs::run::ProfileLease;
+
+/// Per-scenario state: the lab and the profile name it holds.
+#[derive(cucumber::World, Default)]
+pub struct LabWorld {
+    lab: Option<Lab>,
+    lease: Option<ProfileLease>,
+}
+
+impl fmt::Debug for LabWorld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.lab {
+            Some(lab) => lab.fmt(f),
+            None => f.write_str("LabWorld (no lab yet)"),
+        }
+    }
+}
+
+impl LabWorld {
+    /// Installs the scenario's lab.
+    pub fn begin(&mut self, lab: Lab, lease: ProfileLease) {
+        self.lab = Some(lab);
+        self.lease = Some(lease);
+    }
+
+    /// The scenario's lab.
+    ///
+    /// # Panics
+    /// If the `before` hook did not create one (it always does, or the scenario fails there).
+    pub fn lab(&mut self) -> &mut Lab {
+        self.lab.as_mut().expect("the before hook creates the lab")
+    }
+
+    /// Takes the lab out at the end of the scenario (the profile name is released when the
+    /// world is dropped).
+    pub fn take_lab(&mut self) -> Option<Lab> {
+        self.lab.take()
+    }
+}
