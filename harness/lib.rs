@@ -1,1 +1,3 @@
 //! k8s-labs harness library.
+
+pub mod kubeadm_config;
