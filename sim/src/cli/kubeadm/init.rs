@@ -480,9 +480,14 @@ pub fn kubelet_unit(action: UnitAction) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?
     {
+        // What kubeadm's initsystem reports is systemctl's exit status (systemd's
+        // EXIT_PROGRAM_OR_SERVICES_STATUS_UNKNOWN = 5 for a unit that does not exist).
         Response::Units { outcomes } => match outcomes.first().and_then(|o| o.failure.clone()) {
             None => Ok(()),
-            Some(f) => Err(format!("kubelet.service: {f:?}")),
+            Some(proto::UnitFailure::NotFound | proto::UnitFailure::NotLoaded) => {
+                Err("exit status 5".into())
+            }
+            Some(_) => Err("exit status 1".into()),
         },
         Response::Error { message } => Err(message),
         other => Err(format!("unexpected answer from the node agent: {other:?}")),
