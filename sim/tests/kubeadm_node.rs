@@ -35,18 +35,32 @@ fn run(lab: &Lab, node: &str, script: &str) -> (i32, String) {
 async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
     let lab = Lab::new("kubeadm");
     lab.start(PROFILE, 2);
-    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/scripts/master.sh")).unwrap();
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/scripts/master.sh"
+    ))
+    .unwrap();
     put_file(&lab, PROFILE, "master.sh", &script);
     let out = lab.sh(PROFILE, PROFILE, "sudo bash master.sh auto && ls -1");
-    assert!(out.contains("kubeadm, kubelet and kubectl v1.33.7 are already installed"), "{out}");
+    assert!(
+        out.contains("kubeadm, kubelet and kubectl v1.33.7 are already installed"),
+        "{out}"
+    );
     for f in ["config.yaml", "flannel.yaml", "traefik.yaml"] {
         assert!(out.lines().any(|l| l == f), "{f} missing: {out}");
     }
-    assert_eq!(lab.sh(PROFILE, PROFILE, "kubeadm version -o short").trim(), "v1.33.7");
+    assert_eq!(
+        lab.sh(PROFILE, PROFILE, "kubeadm version -o short").trim(),
+        "v1.33.7"
+    );
 
     // init up to the kubelet: shorten the kubelet health check so the test does not wait 4m0s.
     lab.sh(PROFILE, PROFILE, "sed -i 's/^kind: InitConfiguration$/kind: InitConfiguration\\ntimeouts:\\n  kubeletHealthCheck: 3s/' config.yaml");
-    let (code, out) = run(&lab, PROFILE, "sudo kubeadm init --config config.yaml --ignore-preflight-errors=all 2>&1");
+    let (code, out) = run(
+        &lab,
+        PROFILE,
+        "sudo kubeadm init --config config.yaml --ignore-preflight-errors=all 2>&1",
+    );
     assert_eq!(code, 1, "{out}");
     for want in [
         "[init] Using Kubernetes version: v1.33.7",
@@ -64,7 +78,15 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
         PROFILE,
         "sudo ls /var/lib/minikube/certs/etcd /etc/kubernetes /etc/kubernetes/manifests /var/lib/kubelet && sudo stat -c %a /var/lib/minikube/certs/ca.key",
     );
-    for f in ["healthcheck-client.crt", "admin.conf", "kubelet.conf", "etcd.yaml", "kube-scheduler.yaml", "config.yaml", "kubeadm-flags.env"] {
+    for f in [
+        "healthcheck-client.crt",
+        "admin.conf",
+        "kubelet.conf",
+        "etcd.yaml",
+        "kube-scheduler.yaml",
+        "config.yaml",
+        "kubeadm-flags.env",
+    ] {
         assert!(files.contains(f), "{f} missing: {files}");
     }
     assert!(files.trim_end().ends_with("600"), "ca.key mode: {files}");
@@ -80,7 +102,12 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
 
     // reset -f removes what init wrote.
     let out = lab.sh(PROFILE, PROFILE, "sudo kubeadm reset -f 2>&1; sudo ls /etc/kubernetes/manifests /var/lib/minikube/certs | wc -l");
-    assert!(out.contains("[reset] Deleting files: [/etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf"), "{out}");
+    assert!(
+        out.contains(
+            "[reset] Deleting files: [/etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf"
+        ),
+        "{out}"
+    );
 
     // join from the worker against a live API server outside the nodes (same loopback).
     let c = Cluster::start("1.33").await;
@@ -88,13 +115,17 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
     let ca_pem = std::fs::read_to_string(c.dir.0.join("pki/ca.crt")).unwrap();
     let kc = labsim::cli::kubeadm::addons::cluster_info_kubeconfig(&c.server(), &ca_pem);
     for o in labsim::cli::kubeadm::addons::cluster_info_objects(&kc) {
-        labsim::cli::kubeadm::init::create_or_update(&client, &o).await.unwrap();
+        labsim::cli::kubeadm::init::create_or_update(&client, &o)
+            .await
+            .unwrap();
     }
     let objs = labsim::cli::kubeadm::addons::upload_config("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: kubernetes\n")
         .into_iter()
         .chain(labsim::cli::kubeadm::addons::kubelet_config_objects("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: /etc/kubernetes/manifests\n"));
     for o in objs {
-        labsim::cli::kubeadm::init::create_or_update(&client, &o).await.unwrap();
+        labsim::cli::kubeadm::init::create_or_update(&client, &o)
+            .await
+            .unwrap();
     }
     let token = "abcdef.0123456789abcdef";
     let secret = labsim::cli::kubeadm::token::secret(
@@ -109,11 +140,19 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
         "",
         jiff::Timestamp::now(),
     );
-    labsim::cli::kubeadm::init::create_or_update(&client, &secret).await.unwrap();
+    labsim::cli::kubeadm::init::create_or_update(&client, &secret)
+        .await
+        .unwrap();
     let jws = labsim::pki::jwt::bootstrap_detached_signature(&kc, "abcdef", "0123456789abcdef");
     client
         .patch(
-            &path("", "v1", "configmaps", Some("kube-public"), Some("cluster-info")),
+            &path(
+                "",
+                "v1",
+                "configmaps",
+                Some("kube-public"),
+                Some("cluster-info"),
+            ),
             PatchType::Merge,
             &json!({"data": {"jws-kubeconfig-abcdef": jws}}),
         )
@@ -123,11 +162,26 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
     let endpoint = format!("{}:{}", c.ip, c.port);
     let worker = format!("{PROFILE}-m02");
     let wrong = format!("sha256:{}", "2".repeat(64));
-    let (code, out) = run(&lab, &worker, &format!("sudo kubeadm join {endpoint} --token {token} --discovery-token-ca-cert-hash {wrong} --ignore-preflight-errors=all 2>&1"));
+    let (code, out) = run(
+        &lab,
+        &worker,
+        &format!(
+            "sudo kubeadm join {endpoint} --token {token} --discovery-token-ca-cert-hash {wrong} --ignore-preflight-errors=all 2>&1"
+        ),
+    );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"{pin}\" are pinned")), "{out}");
-    assert!(out.contains("To see the stack trace of this error execute with --v=5 or higher"), "{out}");
-    let (code, out) = run(&lab, &worker, &format!("sudo kubeadm join {endpoint} --token abcdef.0123456789abcdez --discovery-token-ca-cert-hash {pin} --ignore-preflight-errors=all 2>&1"));
+    assert!(
+        out.contains("To see the stack trace of this error execute with --v=5 or higher"),
+        "{out}"
+    );
+    let (code, out) = run(
+        &lab,
+        &worker,
+        &format!(
+            "sudo kubeadm join {endpoint} --token abcdef.0123456789abcdez --discovery-token-ca-cert-hash {pin} --ignore-preflight-errors=all 2>&1"
+        ),
+    );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("couldn't validate the identity of the API Server: failed to verify JWS signature of received cluster info object, can't trust this API Server"), "{out}");
 
@@ -147,8 +201,15 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
     ] {
         assert!(out.contains(want), "{want:?} missing in:\n{out}");
     }
-    let written = lab.sh(PROFILE, &worker, "sudo cat /var/lib/kubelet/config.yaml /etc/kubernetes/bootstrap-kubelet.conf");
-    assert!(written.contains("staticPodPath: /etc/kubernetes/manifests"), "{written}");
+    let written = lab.sh(
+        PROFILE,
+        &worker,
+        "sudo cat /var/lib/kubelet/config.yaml /etc/kubernetes/bootstrap-kubelet.conf",
+    );
+    assert!(
+        written.contains("staticPodPath: /etc/kubernetes/manifests"),
+        "{written}"
+    );
     assert!(written.contains("tls-bootstrap-token-user"), "{written}");
     drop(c);
 }
