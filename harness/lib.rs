@@ -10,10 +10,13 @@
 //! - [`provider`]: the minikube CLI (labsim answers the same CLI).
 //! - [`wait`]: the one waiting primitive.
 //! - [`lab`]: a scenario's world.
+//! - [`kubeadm_config`]: the kubeadm configuration the provisioning script writes, read back for
+//!   the timings the features assert.
 //! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`versions`], [`fixtures`]:
 //!   a run's set-up.
 
 pub mod fixtures;
+pub mod kubeadm_config;
 pub mod lab;
 pub mod labsim;
 pub mod preflight;

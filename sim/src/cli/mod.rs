@@ -3,6 +3,7 @@
 //! and journald over `/run/labsim/agent.sock` (see [`crate::node::proto`]).
 
 pub mod journalctl;
+pub mod kubeadm;
 pub mod systemctl;
 
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ pub fn main(program: &str, args: Vec<String>) -> ExitCode {
     match program {
         "systemctl" => ExitCode::from(systemctl::main(&args)),
         "journalctl" => ExitCode::from(journalctl::main(&args)),
+        "kubeadm" => ExitCode::from(kubeadm::main(&args)),
         _ => {
             eprintln!("labsim: {program} is not built yet");
             ExitCode::from(2)

@@ -1,0 +1,414 @@
+//! labsim's `kubeadm`: `version`, `init`, `join`, `token create|list|generate|delete`, `reset`,
+//! with kubeadm's syntax, phases, files, cluster objects and texts for the node's Kubernetes
+//! version (CLI-REFERENCE.md §2; upstream: cmd/kubeadm/app/cmd/). It works inside a labsim node
+//! (its version and IP come from `/etc/labsim/node.json`), talks to the node's systemd through the
+//! agent socket, and to the API server with labsim's client.
+//!
+//! Module map: [`config`] (the config file), [`preflight`] (checks), [`manifests`] (static Pods,
+//! kubelet files), [`addons`] (cluster objects), [`token`] (bootstrap tokens), [`discovery`]
+//! (join's cluster-info validation), [`init`] and [`join`] (the workflows), [`yaml`] (kubeadm's
+//! YAML rendering), [`duration`] (Go durations).
+
+pub mod addons;
+pub mod config;
+pub mod discovery;
+pub mod duration;
+pub mod init;
+pub mod join;
+pub mod manifests;
+pub mod preflight;
+pub mod token;
+pub mod yaml;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::node::NodeInfo;
+use crate::version::Minor;
+
+/// Why a kubeadm command failed: kubeadm's message and exit code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// A command-line or configuration error (printed as is).
+    #[error("{0}")]
+    Plain(String),
+    /// A phase failed: `error execution phase <phase>: <msg>`.
+    #[error("error execution phase {phase}: {message}")]
+    Phase {
+        /// The phase (`preflight`, `wait-control-plane`, …).
+        phase: String,
+        /// The cause.
+        message: String,
+    },
+    /// Preflight errors (the block of `[ERROR …]` lines).
+    #[error("preflight checks failed")]
+    Preflight {
+        /// The `\t[ERROR Name]: msg` lines.
+        errors: Vec<String>,
+    },
+}
+
+impl Failure {
+    /// A phase failure.
+    pub fn phase(phase: &str, message: impl Into<String>) -> Failure {
+        Failure::Phase {
+            phase: phase.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Prints a failure as kubeadm does for `minor` (cmd/kubeadm/app/util/errors: `error: ` prefix
+/// from 1.34; preflight blocks formatted per version) and returns the exit code (1).
+pub fn report_failure(err: &mut dyn Write, minor: Minor, f: &Failure) -> u8 {
+    let prefix = if minor.kubeadm_error_prefix() {
+        "error: "
+    } else {
+        ""
+    };
+    let hint = "[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`";
+    let _ = match f {
+        Failure::Preflight { errors } if minor.kubeadm_error_prefix() => writeln!(
+            err,
+            "[preflight] Some fatal errors occurred:\n{}\n{hint}\n{prefix}error execution phase preflight: preflight checks failed",
+            errors.join("\n")
+        ),
+        Failure::Preflight { errors } => writeln!(
+            err,
+            "error execution phase preflight: [preflight] Some fatal errors occurred:\n{}\n{hint}",
+            errors.join("\n")
+        ),
+        other => writeln!(err, "{prefix}{other}"),
+    };
+    let _ = writeln!(
+        err,
+        "To see the stack trace of this error execute with --v=5 or higher"
+    );
+    1
+}
+
+/// A klog line as kubeadm's warnings print them: `W0123 10:00:00.123456   12345 file.go:N] msg`.
+pub fn klog(level: char, file_line: &str, msg: &str) -> String {
+    let now = jiff::Zoned::now();
+    format!(
+        "{level}{} {:>7} {file_line}] {msg}",
+        now.strftime("%m%d %H:%M:%S.%6f"),
+        std::process::id()
+    )
+}
+
+/// Parsed command line: positional words and `--flag[=value]`s.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    /// Positional arguments.
+    pub positional: Vec<String>,
+    /// Flags in order (name without dashes, value).
+    pub flags: Vec<(String, String)>,
+}
+
+impl Args {
+    /// The last value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Every value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.flags
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+    /// Whether a boolean flag is set (`--x` or `--x=true`).
+    pub fn bool(&self, name: &str) -> bool {
+        matches!(self.get(name), Some("true"))
+    }
+}
+
+/// Parses pflag-style arguments: `value` flags take `--f=v` or `--f v`, the others are booleans;
+/// `-f`/`-o`/`-v` shorthands as kubeadm has them.
+///
+/// # Errors
+/// cobra's `unknown flag: --x` / `flag needs an argument: --x`.
+pub fn parse_args(
+    args: &[String],
+    value_flags: &[&str],
+    bool_flags: &[&str],
+) -> Result<Args, String> {
+    let mut out = Args::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if a == "--" {
+            out.positional.extend(args[i..].iter().cloned());
+            break;
+        }
+        let (name, inline) = if let Some(long) = a.strip_prefix("--") {
+            match long.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (long.to_string(), None),
+            }
+        } else if let Some(short) = a.strip_prefix('-').filter(|s| !s.is_empty()) {
+            let (s, rest) = short.split_at(1);
+            let long = match s {
+                "f" => "force",
+                "o" => "output",
+                "v" => "v",
+                _ => return Err(format!("unknown shorthand flag: '{s}' in {a}")),
+            };
+            let inline = if rest.is_empty() {
+                None
+            } else {
+                Some(rest.trim_start_matches('=').to_string())
+            };
+            (long.to_string(), inline)
+        } else {
+            out.positional.push(a.clone());
+            continue;
+        };
+        if value_flags.contains(&name.as_str()) || name == "v" {
+            let v = match inline {
+                Some(v) => v,
+                None if i < args.len() => {
+                    i += 1;
+                    args[i - 1].clone()
+                }
+                None => return Err(format!("flag needs an argument: --{name}")),
+            };
+            out.flags.push((name, v));
+        } else if bool_flags.contains(&name.as_str()) || name == "help" {
+            let v = inline.unwrap_or_else(|| "true".into());
+            if v != "true" && v != "false" {
+                return Err(format!(
+                    "invalid argument {v:?} for \"--{name}\" flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                ));
+            }
+            out.flags.push((name, v));
+        } else {
+            return Err(format!("unknown flag: --{name}"));
+        }
+    }
+    Ok(out)
+}
+
+/// Where kubeadm keeps its files (cmd/kubeadm/app/constants).
+pub mod paths {
+    /// `/etc/kubernetes`.
+    pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+    /// `/etc/kubernetes/manifests`.
+    pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+    /// `/etc/kubernetes/admin.conf`.
+    pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
+    /// `/etc/kubernetes/super-admin.conf` (1.29+).
+    pub const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
+    /// `/etc/kubernetes/kubelet.conf`.
+    pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
+    /// `/etc/kubernetes/bootstrap-kubelet.conf`.
+    pub const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+    /// `/etc/kubernetes/controller-manager.conf`.
+    pub const CONTROLLER_MANAGER_CONF: &str = "/etc/kubernetes/controller-manager.conf";
+    /// `/etc/kubernetes/scheduler.conf`.
+    pub const SCHEDULER_CONF: &str = "/etc/kubernetes/scheduler.conf";
+    /// `/var/lib/kubelet`.
+    pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+    /// `/var/lib/kubelet/config.yaml`.
+    pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+    /// `/var/lib/kubelet/kubeadm-flags.env`.
+    pub const KUBEADM_FLAGS_ENV: &str = "/var/lib/kubelet/kubeadm-flags.env";
+    /// The kubelet's rotated client certificate.
+    pub const KUBELET_CLIENT_PEM: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+    /// `/etc/kubernetes/pki` (the default certificatesDir, and join's CA path).
+    pub const DEFAULT_PKI: &str = "/etc/kubernetes/pki";
+}
+
+/// What kubeadm knows about the node it runs on.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The node's identity (labsim's `/etc/labsim/node.json`).
+    pub info: NodeInfo,
+    /// The hostname.
+    pub hostname: String,
+}
+
+impl Node {
+    /// The current node.
+    ///
+    /// # Errors
+    /// A message saying this is labsim's kubeadm and only works in a node.
+    pub fn current() -> Result<Node, String> {
+        let info = NodeInfo::current("kubeadm").map_err(|e| e.to_string())?;
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| info.node.clone());
+        Ok(Node { info, hostname })
+    }
+
+    /// The Kubernetes version of the node's kubeadm.
+    pub fn minor(&self) -> Minor {
+        self.info.kubernetes_version
+    }
+}
+
+/// Runs `kubeadm <args>`; returns the exit code.
+pub fn main(args: &[String]) -> u8 {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = stdout.lock();
+    let mut err = stderr.lock();
+    run(args, &mut out, &mut err)
+}
+
+fn usage() -> &'static str {
+    "\n    ┌──────────────────────────────────────────────────────────┐\n    │ KUBEADM                                                  │\n    │ Easily bootstrap a secure Kubernetes cluster             │\n    └──────────────────────────────────────────────────────────┘\n\nUsage:\n  kubeadm [command]\n\nAvailable Commands:\n  init        Run this command in order to set up the Kubernetes control plane\n  join        Run this on any machine you wish to join an existing cluster\n  reset       Performs a best effort revert of changes made to this host by 'kubeadm init' or 'kubeadm join'\n  token       Manage bootstrap tokens\n  version     Print the version of kubeadm\n\nlabsim's kubeadm implements the commands above (see docs/labsim.md).\n"
+}
+
+/// Runs kubeadm with explicit output streams.
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let Some(cmd) = args.iter().find(|a| !a.starts_with('-')).cloned() else {
+        let _ = write!(out, "{}", usage());
+        return 0;
+    };
+    let rest: Vec<String> = {
+        let pos = args.iter().position(|a| *a == cmd).expect("found");
+        args[..pos]
+            .iter()
+            .chain(args[pos + 1..].iter())
+            .cloned()
+            .collect()
+    };
+    let node = match Node::current() {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            return 1;
+        }
+    };
+    let minor = node.minor();
+    let result = match cmd.as_str() {
+        "version" => init::version_cmd(&node, &rest, out),
+        "init" => init::init_cmd(&node, &rest, out, err),
+        "join" => join::join_cmd(&node, &rest, out, err),
+        "token" => join::token_cmd(&node, &rest, out, err),
+        "reset" => init::reset_cmd(&node, &rest, out, err),
+        "config" | "upgrade" | "certs" | "kubeconfig" | "completion" | "alpha" => {
+            Err(Failure::Plain(format!(
+                "labsim's kubeadm does not implement \"kubeadm {cmd}\": only init, join, token, reset and version are available (docs/labsim.md)"
+            )))
+        }
+        other => Err(Failure::Plain(format!(
+            "unknown command {other:?} for \"kubeadm\"\nRun 'kubeadm --help' for usage."
+        ))),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            let _ = out.flush();
+            report_failure(err, minor, &f)
+        }
+    }
+}
+
+/// Writes a file, creating its directory (0755 dirs; `mode` for the file).
+///
+/// # Errors
+/// A phase-ready message naming the path.
+pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| format!("failed to create directory {:?}: {e}", d))?;
+    }
+    crate::pki::write_file(path, data, mode).map_err(|e| e.to_string())
+}
+
+/// `p` under `root` (absolute paths of the node; `root` is `/` on a node).
+pub fn under(root: &Path, p: &str) -> PathBuf {
+    root.join(p.trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_parse_like_pflag() {
+        let a = parse_args(
+            &s(&[
+                "--config",
+                "c.yaml",
+                "--ignore-preflight-errors=A,B",
+                "--skip-token-print",
+                "x",
+            ]),
+            &["config", "ignore-preflight-errors"],
+            &["skip-token-print"],
+        )
+        .unwrap();
+        assert_eq!(a.get("config"), Some("c.yaml"));
+        assert_eq!(a.get("ignore-preflight-errors"), Some("A,B"));
+        assert!(a.bool("skip-token-print"));
+        assert_eq!(a.positional, ["x"]);
+        assert_eq!(
+            parse_args(&s(&["--nope"]), &[], &[]).unwrap_err(),
+            "unknown flag: --nope"
+        );
+        assert_eq!(
+            parse_args(&s(&["--config"]), &["config"], &[]).unwrap_err(),
+            "flag needs an argument: --config"
+        );
+        let a = parse_args(&s(&["-o", "short", "-f"]), &["output"], &["force"]).unwrap();
+        assert_eq!(a.get("output"), Some("short"));
+        assert!(a.bool("force"));
+    }
+
+    #[test]
+    fn failures_print_per_version() {
+        let mut buf = vec![];
+        report_failure(
+            &mut buf,
+            Minor::new(33).unwrap(),
+            &Failure::Preflight {
+                errors: vec!["\t[ERROR Mem]: low".into()],
+            },
+        );
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR Mem]: low\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n"
+        );
+        let mut buf = vec![];
+        report_failure(
+            &mut buf,
+            Minor::new(34).unwrap(),
+            &Failure::Preflight {
+                errors: vec!["\t[ERROR Mem]: low".into()],
+            },
+        );
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "[preflight] Some fatal errors occurred:\n\t[ERROR Mem]: low\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nerror: error execution phase preflight: preflight checks failed\nTo see the stack trace of this error execute with --v=5 or higher\n"
+        );
+        let mut buf = vec![];
+        report_failure(
+            &mut buf,
+            Minor::new(35).unwrap(),
+            &Failure::phase(
+                "preflight",
+                "couldn't validate the identity of the API Server: x",
+            ),
+        );
+        assert!(
+            String::from_utf8(buf)
+                .unwrap()
+                .starts_with("error: error execution phase preflight: couldn't validate")
+        );
+    }
+}
