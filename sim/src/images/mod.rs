@@ -13,9 +13,13 @@
 pub mod busybox;
 pub mod catalog;
 pub mod contract;
+pub mod control_plane;
+pub mod coredns;
+pub mod etcd;
 pub mod flags;
 pub mod flannel;
 pub mod http;
+pub mod kube_proxy;
 pub mod log;
 pub mod pause;
 pub mod podinfo;
@@ -81,6 +85,21 @@ fn named(name: &str) -> Option<(Program, &'static str)> {
         "podinfo" => (Program::Podinfo, "ghcr.io/learnk8s/podinfo:2023.03"),
         "cp" => (Program::Cp, "ghcr.io/flannel-io/flannel:v0.26.7"),
         "traefik" => (Program::Traefik, "docker.io/library/traefik:v3.3.4"),
+        "coredns" => (Program::CoreDns, "registry.k8s.io/coredns/coredns:v1.12.0"),
+        "kube-proxy" => (Program::KubeProxy, "registry.k8s.io/kube-proxy:v1.33.7"),
+        "etcd" => (Program::Etcd, "registry.k8s.io/etcd:3.5.21-0"),
+        "kube-apiserver" => (
+            Program::ControlPlane(catalog::Component::ApiServer),
+            "registry.k8s.io/kube-apiserver:v1.33.7",
+        ),
+        "kube-controller-manager" => (
+            Program::ControlPlane(catalog::Component::ControllerManager),
+            "registry.k8s.io/kube-controller-manager:v1.33.7",
+        ),
+        "kube-scheduler" => (
+            Program::ControlPlane(catalog::Component::Scheduler),
+            "registry.k8s.io/kube-scheduler:v1.33.7",
+        ),
         "flanneld" => (Program::Flanneld, "ghcr.io/flannel-io/flannel:v0.26.7"),
         "flannel-cni-plugin" => (
             Program::FlannelCniPlugin,
@@ -132,10 +151,10 @@ fn dispatch(program: Program, argv: &[String], env: &ContainerEnv, image: &Image
             );
             ExitCode::from(127)
         }
-        other => {
-            eprintln!("labsim: {other:?} is not built yet");
-            ExitCode::from(127)
-        }
+        Program::CoreDns => coredns::main(argv, env, image),
+        Program::KubeProxy => kube_proxy::main(argv, env, image),
+        Program::Etcd => etcd::main(argv, env),
+        Program::ControlPlane(c) => control_plane::main(c, argv, image),
     }
 }
 
