@@ -590,3 +590,46 @@ async fn wait_for(
     .await
     .unwrap_or_else(|_| panic!("no change for {name}"))
 }
+
+/// The kubelet's projected tokens (3607 s, bound to a pod) are valid for a year with a
+/// `warnafter` at the requested time, as with kube-apiserver's default
+/// `--service-account-extend-token-expiration=true`; other tokens keep their requested lifetime.
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_bound_kubelet_tokens_are_extended() {
+    use base64::Engine as _;
+    let c = Cluster::start("1.33").await;
+    c.apply("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: robot\n");
+    let client = Client::new(&Config::from_kubeconfig(&c.kubeconfig()).unwrap()).unwrap();
+    let url = format!(
+        "{}/token",
+        path("", "v1", "serviceaccounts", Some("default"), Some("robot"))
+    );
+    let claims = |tr: &serde_json::Value| -> serde_json::Value {
+        let token = tr["status"]["token"].as_str().unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let bound = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3607,
+                 "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web-1", "uid": "u-1"}}});
+    let tr = client.create(&url, &bound).await.unwrap();
+    assert_eq!(tr["spec"]["expirationSeconds"], 3607);
+    let cl = claims(&tr);
+    let iat = cl["iat"].as_i64().unwrap();
+    assert_eq!(cl["exp"].as_i64().unwrap() - iat, 365 * 24 * 3600);
+    assert_eq!(
+        cl["kubernetes.io"]["warnafter"].as_i64().unwrap() - iat,
+        3607
+    );
+    let unbound = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3607}});
+    let cl = claims(&client.create(&url, &unbound).await.unwrap());
+    assert_eq!(
+        cl["exp"].as_i64().unwrap() - cl["iat"].as_i64().unwrap(),
+        3607
+    );
+    assert!(cl["kubernetes.io"].get("warnafter").is_none());
+}

@@ -315,8 +315,24 @@ pub async fn token_request(api: &Api, ns: &str, name: &str, tr: Value) -> Result
     } else if bound["kind"] == "Secret" {
         k8s["secret"] = json!({"name": bound["name"], "uid": bound["uid"]});
     }
+    // --service-account-extend-token-expiration (default true): a pod-bound token requested for the
+    // kubelet's 3607 s is valid for a year and only carries a `warnafter` at the requested time, so
+    // clients that read their token once keep working (pkg/registry/core/serviceaccount/storage/
+    // token.go, WarnOnlyBoundTokenExpirationSeconds / ExpirationExtensionSeconds). The reply still
+    // says 3607 s, which makes the kubelet refresh the file on schedule.
+    let extend = api
+        .flags
+        .bool("service-account-extend-token-expiration", true)
+        && bound["kind"] == "Pod"
+        && exp_secs == WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS;
+    let jwt_exp = if extend {
+        k8s["warnafter"] = json!(now + exp_secs);
+        now + EXPIRATION_EXTENSION_SECONDS
+    } else {
+        now + exp_secs
+    };
     let claims = json!({
-        "aud": audiences, "exp": now + exp_secs, "iat": now, "iss": issuer, "jti": super::meta::new_uid(),
+        "aud": audiences, "exp": jwt_exp, "iat": now, "iss": issuer, "jti": super::meta::new_uid(),
         "kubernetes.io": k8s, "nbf": now, "sub": format!("system:serviceaccount:{ns}:{name}"),
     });
     let token = signer
@@ -333,3 +349,9 @@ pub async fn token_request(api: &Api, ns: &str, name: &str, tr: Value) -> Result
     }
     Ok(out)
 }
+
+/// The expiration the kubelet asks for projected tokens; such tokens are extended (upstream
+/// `token.WarnOnlyBoundTokenExpirationSeconds`, 60*60 + 7).
+const WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS: i64 = 3607;
+/// How long an extended token is valid (upstream `token.ExpirationExtensionSeconds`, a year).
+const EXPIRATION_EXTENSION_SECONDS: i64 = 24 * 365 * 60 * 60;
