@@ -7,15 +7,20 @@
 //!   transcript).
 //! - [`redact`]: secrets are removed from everything written.
 //! - [`transcript`]: `transcript.jsonl` and `transcript.txt` per scenario.
-//! - [`provider`]: the minikube CLI (labsim answers the same CLI).
+//! - [`provider`]: the minikube CLI (labsim answers the same CLI); [`minikube_cli`]: what real
+//!   minikube's command line accepts, checked before every call.
 //! - [`wait`]: the one waiting primitive.
+//! - [`versions`]: the per-minor table of what differs between Kubernetes versions, and
+//!   [`gates`]: `@k8s(...)` version gates on scenarios.
 //! - [`lab`]: a scenario's world.
-//! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`versions`], [`fixtures`]:
+//! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`fixtures`]:
 //!   a run's set-up.
 
 pub mod fixtures;
+pub mod gates;
 pub mod lab;
 pub mod labsim;
+pub mod minikube_cli;
 pub mod preflight;
 pub mod provider;
 pub mod redact;

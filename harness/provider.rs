@@ -31,6 +31,12 @@ pub enum ProviderError {
     /// The process could not be run (not found, timed out, …).
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The harness built a command line real minikube would refuse (checked before running it,
+    /// on labsim too, which may be more lenient).
+    #[error(
+        "the harness built a minikube command real minikube would refuse: {0}; this is a bug in the harness"
+    )]
+    Invocation(#[from] crate::minikube_cli::CliViolation),
     /// The profile does not exist.
     #[error(
         "minikube profile {profile:?} does not exist: start it first (`minikube start -p {profile}`)"
@@ -349,6 +355,12 @@ impl Minikube {
             .timeout(timeout)
     }
 
+    /// Runs a minikube command after checking it against real minikube's command line.
+    async fn run(&self, cmd: &Command) -> Result<Output, ProviderError> {
+        crate::minikube_cli::check(&cmd.argv()[1..])?;
+        Ok(self.runner.run(cmd).await?)
+    }
+
     /// Runs a minikube command that must succeed.
     async fn checked(
         &self,
@@ -358,7 +370,7 @@ impl Minikube {
         node: Option<&str>,
     ) -> Result<Output, ProviderError> {
         let cmd = self.command(words, args, timeout);
-        let output = self.runner.run(&cmd).await?;
+        let output = self.run(&cmd).await?;
         if output.success() {
             return Ok(output);
         }
@@ -428,7 +440,7 @@ impl Minikube {
     /// [`ProviderError`] when minikube fails or prints something else than `name<TAB>ip` lines.
     pub async fn node_list(&self) -> Result<Vec<NodeInfo>, ProviderError> {
         let cmd = self.command(&["node", "list"], &[], self.timeouts.query);
-        let output = self.runner.run(&cmd).await?;
+        let output = self.run(&cmd).await?;
         if !output.success() {
             return Err(self.failure(&cmd, &output, None));
         }
@@ -463,7 +475,7 @@ impl Minikube {
         let cmd = self
             .command(&["ssh"], &["-n", node, "--", wrapped.as_str()], timeout)
             .note(format!("script on {node}:\n{script}"));
-        let output = self.runner.run(&cmd).await?;
+        let output = self.run(&cmd).await?;
         match parse_ssh(&output, &sentinel) {
             SshOutcome::Ran(result) => Ok(result),
             SshOutcome::RemoteShell { status, output } => Err(ProviderError::RemoteShell {
@@ -511,7 +523,7 @@ impl Minikube {
     /// [`ProviderError`] when minikube fails or does not print one IPv4 address.
     pub async fn ip(&self, node: &str) -> Result<Ipv4Addr, ProviderError> {
         let cmd = self.command(&["ip"], &["-n", node], self.timeouts.query);
-        let output = self.runner.run(&cmd).await?;
+        let output = self.run(&cmd).await?;
         if !output.success() {
             return Err(self.failure(&cmd, &output, Some(node)));
         }

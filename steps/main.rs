@@ -19,6 +19,7 @@ use cucumber::event::ScenarioFinished;
 use cucumber::writer::Coloring;
 use cucumber::{World as _, WriterExt as _, cli, writer};
 use futures::FutureExt as _;
+use k8s_labs::gates::{self, Gated};
 use k8s_labs::lab::Cleanup;
 use k8s_labs::redact::Redactor;
 use k8s_labs::reports::{Reports, new_run_id};
@@ -164,14 +165,16 @@ async fn labs(
     let json_path = run.reports().root().join("cucumber.json");
     let json = std::fs::File::create(&json_path)
         .with_context(|| format!("cannot create {}", json_path.display()))?;
-    let cucumber = LabWorld::cucumber()
+    let cucumber = LabWorld::cucumber::<PathBuf>()
+        // Version gates (`@k8s(...)`) for this run's Kubernetes version: see harness/gates.rs.
+        .with_parser(Gated::new(cucumber::parser::Basic::new(), s.k8s_version))
         .with_writer(
             writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
                 .summarized()
                 .tee::<LabWorld, _>(writer::Json::for_tee(json))
                 .normalized(),
         )
-        .fail_on_skipped()
+        .fail_on_skipped_with(gates::should_fail_on_skipped)
         .max_concurrent_scenarios(1)
         .before(move |feature, _rule, scenario, world| {
             async move {
