@@ -10,6 +10,9 @@
 //! - [`provider`]: the minikube CLI (labsim answers the same CLI); [`minikube_cli`]: what real
 //!   minikube's command line accepts, checked before every call.
 //! - [`wait`]: the one waiting primitive.
+//! - [`jumpbox`]: where the course's `curl <node IP>` runs (netshoot on the profile's network,
+//!   or the host on labsim).
+//! - [`kubeconfig`]: the kubeconfig exported to the host, rewritten for Docker Desktop.
 //! - [`versions`]: the per-minor table of what differs between Kubernetes versions, and
 //!   [`gates`]: `@k8s(...)` version gates on scenarios.
 //! - [`lab`]: a scenario's world.
@@ -18,6 +21,8 @@
 
 pub mod fixtures;
 pub mod gates;
+pub mod jumpbox;
+pub mod kubeconfig;
 pub mod lab;
 pub mod labsim;
 pub mod minikube_cli;

@@ -470,11 +470,24 @@ impl Minikube {
         script: &str,
         timeout: Duration,
     ) -> Result<ScriptOutput, ProviderError> {
+        self.ssh_inner(node, script, timeout, false).await
+    }
+
+    async fn ssh_inner(
+        &self,
+        node: &str,
+        script: &str,
+        timeout: Duration,
+        hide_output: bool,
+    ) -> Result<ScriptOutput, ProviderError> {
         let sentinel = new_sentinel();
         let wrapped = wrap_script(script, &sentinel);
-        let cmd = self
+        let mut cmd = self
             .command(&["ssh"], &["-n", node, "--", wrapped.as_str()], timeout)
             .note(format!("script on {node}:\n{script}"));
+        if hide_output {
+            cmd = cmd.hide_stdout();
+        }
         let output = self.run(&cmd).await?;
         match parse_ssh(&output, &sentinel) {
             SshOutcome::Ran(result) => Ok(result),
@@ -555,14 +568,17 @@ impl Minikube {
     }
 
     /// Reads a file from a node (as root, so kubeadm's 0600 files are readable). The bytes travel
-    /// base64-encoded because the PTY would turn `\n` into `\r\n` and mangle binary data.
+    /// base64-encoded because the PTY would turn `\n` into `\r\n` and mangle binary data; the
+    /// redactor cannot see secrets through base64, so the transcript records only the length.
     ///
     /// # Errors
     /// [`ProviderError`] when the node cannot be reached, the file cannot be read (the error
     /// quotes the node's message), or the transfer is garbled.
     pub async fn read_file(&self, node: &str, path: &str) -> Result<Vec<u8>, ProviderError> {
         let script = format!("sudo base64 -w0 -- {}", shell_quote(path));
-        let result = self.ssh(node, &script).await?;
+        let result = self
+            .ssh_inner(node, &script, self.timeouts.ssh, true)
+            .await?;
         if !result.success() {
             return Err(ProviderError::Failed {
                 command: format!("read {path} on {node}"),
