@@ -16,6 +16,8 @@
 //! - [`versions`]: the per-minor table of what differs between Kubernetes versions, and
 //!   [`gates`]: `@k8s(...)` version gates on scenarios.
 //! - [`lab`]: a scenario's world.
+//! - [`provisioning`]: `--scripts ours|published` and the course's commands that fetch and run
+//!   the scripts.
 //! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`fixtures`]:
 //!   a run's set-up.
 
@@ -28,6 +30,7 @@ pub mod labsim;
 pub mod minikube_cli;
 pub mod preflight;
 pub mod provider;
+pub mod provisioning;
 pub mod redact;
 pub mod reports;
 pub mod run;

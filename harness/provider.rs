@@ -25,6 +25,25 @@ use regex::Regex;
 use crate::runner::{Command, Output, RunError, Runner};
 use crate::transcript::{Ending, shell_quote};
 
+/// kubeadm preflight checks that cannot pass inside minikube's docker (kic) nodes, which minikube's
+/// own bootstrap skips too (minikube `pkg/minikube/bootstrapper/kubeadm/kubeadm.go`: SystemVerification
+/// because the kernel modules belong to the host, the bridge-nf-call-iptables file because
+/// `/proc/sys/net/bridge` is absent in the container). A hand-run `kubeadm init` or `join` on such a
+/// node needs them (`--ignore-preflight-errors=` or `nodeRegistration.ignorePreflightErrors`).
+pub const KIC_PREFLIGHT_IGNORES: &[&str] = &[
+    "SystemVerification",
+    "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
+];
+
+/// The `kubeadm` flag that skips [`KIC_PREFLIGHT_IGNORES`], for the course's `kubeadm join`.
+#[must_use]
+pub fn kic_ignore_preflight_flag() -> String {
+    format!(
+        "--ignore-preflight-errors={}",
+        KIC_PREFLIGHT_IGNORES.join(",")
+    )
+}
+
 /// Errors from the minikube CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -754,6 +773,14 @@ mod tests {
         assert!(err.contains("not `name<TAB>ip`"), "{err}");
         let err = parse_node_list("minikube\t192.168.49.300\n").unwrap_err();
         assert!(err.contains("not an IPv4 address"), "{err}");
+    }
+
+    #[test]
+    fn kic_nodes_skip_the_checks_minikube_skips() {
+        assert_eq!(
+            kic_ignore_preflight_flag(),
+            "--ignore-preflight-errors=SystemVerification,FileContent--proc-sys-net-bridge-bridge-nf-call-iptables"
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ async fn every_minikube_invocation_of_the_provider_is_one_real_minikube_accepts(
         k8s_version: K8sVersion::default(),
         timing: Timing::Fast,
         keep_on_failure: false,
+        scripts: k8s_labs::provisioning::Scripts::Ours,
     };
 
     // The bootstrap feature's steps, as the labs run them.
