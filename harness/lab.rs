@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
 
+use crate::jumpbox::{HttpReply, Jumpbox, JumpboxError};
 use crate::provider::{Minikube, NodeInfo, ProviderError, ScriptOutput};
 use crate::settings::Settings;
 use crate::transcript::shell_quote;
@@ -18,6 +19,9 @@ pub enum LabError {
     /// The provider failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The jumpbox failed.
+    #[error(transparent)]
+    Jumpbox(#[from] JumpboxError),
     /// A check found something else than expected.
     #[error("expected {what}: {expected}; found: {found}")]
     Unexpected {
@@ -125,6 +129,7 @@ pub struct Lab {
     live: LiveProfiles,
     outcomes: BTreeMap<String, String>,
     marks: BTreeMap<String, jiff::Timestamp>,
+    jumpbox: Option<Jumpbox>,
 }
 
 impl fmt::Debug for Lab {
@@ -144,6 +149,7 @@ impl fmt::Debug for Lab {
             .field("nodes", &nodes)
             .field("outcomes", &self.outcomes)
             .field("marks", &self.marks)
+            .field("jumpbox", &self.jumpbox)
             .field("transcript", &self.minikube.runner().transcript().dir())
             .finish()
     }
@@ -172,6 +178,7 @@ impl Lab {
             live: LiveProfiles::default(),
             outcomes: BTreeMap::new(),
             marks: BTreeMap::new(),
+            jumpbox: None,
         }
     }
 
@@ -384,6 +391,26 @@ impl Lab {
         Ok(())
     }
 
+    /// The course's `curl <target>` from the jumpbox (started on first use: the netshoot
+    /// container on the profile's network for real minikube, the host for labsim).
+    ///
+    /// # Errors
+    /// [`LabError::Jumpbox`] when the jumpbox cannot start or curl cannot run; curl's own
+    /// failures are in the reply.
+    pub async fn curl_from_jumpbox(&mut self, target: &str) -> Result<HttpReply, LabError> {
+        if self.jumpbox.is_none() {
+            let jumpbox = Jumpbox::for_provider(
+                self.settings.provider,
+                self.minikube.profile(),
+                self.minikube.runner().clone(),
+            )
+            .await?;
+            self.jumpbox = Some(jumpbox);
+        }
+        let jumpbox = self.jumpbox.as_ref().expect("started above");
+        Ok(jumpbox.curl(target).await?)
+    }
+
     fn known_nodes(&self) -> Result<&[NodeInfo], LabError> {
         if self.nodes.is_empty() {
             Err(LabError::NoNodes)
@@ -413,6 +440,11 @@ impl Lab {
                 "kept minikube profile {profile} for inspection (--keep-on-failure):\n  reach a node: {bin} ssh -p {profile} -n {}\n  delete it:    {bin} delete -p {profile}",
                 shell_quote(&node)
             )));
+        }
+        // The jumpbox sits on the profile's Docker network: remove it first, or `minikube delete`
+        // cannot remove the network (Docker refuses while a container is attached).
+        if let Some(jumpbox) = self.jumpbox.take() {
+            jumpbox.stop().await?;
         }
         self.minikube.delete().await?;
         self.live.remove(self.minikube.profile());

@@ -7,20 +7,33 @@
 //!   transcript).
 //! - [`redact`]: secrets are removed from everything written.
 //! - [`transcript`]: `transcript.jsonl` and `transcript.txt` per scenario.
-//! - [`provider`]: the minikube CLI (labsim answers the same CLI).
+//! - [`provider`]: the minikube CLI (labsim answers the same CLI); [`minikube_cli`]: what real
+//!   minikube's command line accepts, checked before every call.
 //! - [`wait`]: the one waiting primitive.
+//! - [`jumpbox`]: where the course's `curl <node IP>` runs (netshoot on the profile's network,
+//!   or the host on labsim).
+//! - [`kubeconfig`]: the kubeconfig exported to the host, rewritten for Docker Desktop.
+//! - [`versions`]: the per-minor table of what differs between Kubernetes versions, and
+//!   [`gates`]: `@k8s(...)` version gates on scenarios.
 //! - [`lab`]: a scenario's world.
 //! - [`kubeadm_config`]: the kubeadm configuration the provisioning script writes, read back for
 //!   the timings the features assert.
-//! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`versions`], [`fixtures`]:
+//! - [`provisioning`]: `--scripts ours|published` and the course's commands that fetch and run
+//!   the scripts.
+//! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`fixtures`]:
 //!   a run's set-up.
 
 pub mod fixtures;
+pub mod gates;
+pub mod jumpbox;
 pub mod kubeadm_config;
+pub mod kubeconfig;
 pub mod lab;
 pub mod labsim;
+pub mod minikube_cli;
 pub mod preflight;
 pub mod provider;
+pub mod provisioning;
 pub mod redact;
 pub mod reports;
 pub mod run;

@@ -125,8 +125,8 @@ pub fn check_labsim() -> Result<(), PreflightError> {
     result("labsim", missing)
 }
 
-/// Checks real minikube's prerequisites: the binary, and a Docker daemon that answers (the
-/// course's `--driver=docker`).
+/// Checks real minikube's prerequisites: the binary, a Docker daemon that answers the CLI (the
+/// course's `--driver=docker`), and its API socket (the jumpbox, started through testcontainers).
 ///
 /// # Errors
 /// [`PreflightError::Missing`] listing what is missing.
@@ -166,6 +166,14 @@ pub async fn check_minikube(binary: Option<&Path>, runner: &Runner) -> Result<()
                     what: format!("the Docker daemon does not answer ({})", runner.redact(seen.trim())),
                     why: "the course uses minikube's docker driver".into(),
                     fix: "start Docker (`sudo systemctl start docker`) and make sure this user may use it, or run with --provider labsim".into(),
+                });
+            } else if let Err(e) = crate::jumpbox::docker_reachable().await {
+                // The CLI reaches the daemon (through its context) but the API client the jumpbox
+                // uses does not: Docker Desktop's socket is not at the default path.
+                missing.push(Missing {
+                    what: format!("the Docker API socket does not answer: {e}"),
+                    why: "the jumpbox (the course's netshoot container) is started through Docker's API".into(),
+                    fix: "set DOCKER_HOST to your Docker context's socket: export DOCKER_HOST=$(docker context inspect -f '{{.Endpoints.docker.Host}}')".into(),
                 });
             }
         }

@@ -25,12 +25,37 @@ use regex::Regex;
 use crate::runner::{Command, Output, RunError, Runner};
 use crate::transcript::{Ending, shell_quote};
 
+/// kubeadm preflight checks that cannot pass inside minikube's docker (kic) nodes, which minikube's
+/// own bootstrap skips too (minikube `pkg/minikube/bootstrapper/kubeadm/kubeadm.go`: SystemVerification
+/// because the kernel modules belong to the host, the bridge-nf-call-iptables file because
+/// `/proc/sys/net/bridge` is absent in the container). A hand-run `kubeadm init` or `join` on such a
+/// node needs them (`--ignore-preflight-errors=` or `nodeRegistration.ignorePreflightErrors`).
+pub const KIC_PREFLIGHT_IGNORES: &[&str] = &[
+    "SystemVerification",
+    "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
+];
+
+/// The `kubeadm` flag that skips [`KIC_PREFLIGHT_IGNORES`], for the course's `kubeadm join`.
+#[must_use]
+pub fn kic_ignore_preflight_flag() -> String {
+    format!(
+        "--ignore-preflight-errors={}",
+        KIC_PREFLIGHT_IGNORES.join(",")
+    )
+}
+
 /// Errors from the minikube CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The process could not be run (not found, timed out, …).
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The harness built a command line real minikube would refuse (checked before running it,
+    /// on labsim too, which may be more lenient).
+    #[error(
+        "the harness built a minikube command real minikube would refuse: {0}; this is a bug in the harness"
+    )]
+    Invocation(#[from] crate::minikube_cli::CliViolation),
     /// The profile does not exist.
     #[error(
         "minikube profile {profile:?} does not exist: start it first (`minikube start -p {profile}`)"
@@ -349,6 +374,12 @@ impl Minikube {
             .timeout(timeout)
     }
 
+    /// Runs a minikube command after checking it against real minikube's command line.
+    async fn run(&self, cmd: &Command) -> Result<Output, ProviderError> {
+        crate::minikube_cli::check(&cmd.argv()[1..])?;
+        Ok(self.runner.run(cmd).await?)
+    }
+
     /// Runs a minikube command that must succeed.
     async fn checked(
         &self,
@@ -358,7 +389,7 @@ impl Minikube {
         node: Option<&str>,
     ) -> Result<Output, ProviderError> {
         let cmd = self.command(words, args, timeout);
-        let output = self.runner.run(&cmd).await?;
+        let output = self.run(&cmd).await?;
         if output.success() {
             return Ok(output);
         }
@@ -428,7 +459,7 @@ impl Minikube {
     /// [`ProviderError`] when minikube fails or prints something else than `name<TAB>ip` lines.
     pub async fn node_list(&self) -> Result<Vec<NodeInfo>, ProviderError> {
         let cmd = self.command(&["node", "list"], &[], self.timeouts.query);
-        let output = self.runner.run(&cmd).await?;
+        let output = self.run(&cmd).await?;
         if !output.success() {
             return Err(self.failure(&cmd, &output, None));
         }
@@ -458,12 +489,25 @@ impl Minikube {
         script: &str,
         timeout: Duration,
     ) -> Result<ScriptOutput, ProviderError> {
+        self.ssh_inner(node, script, timeout, false).await
+    }
+
+    async fn ssh_inner(
+        &self,
+        node: &str,
+        script: &str,
+        timeout: Duration,
+        hide_output: bool,
+    ) -> Result<ScriptOutput, ProviderError> {
         let sentinel = new_sentinel();
         let wrapped = wrap_script(script, &sentinel);
-        let cmd = self
+        let mut cmd = self
             .command(&["ssh"], &["-n", node, "--", wrapped.as_str()], timeout)
             .note(format!("script on {node}:\n{script}"));
-        let output = self.runner.run(&cmd).await?;
+        if hide_output {
+            cmd = cmd.hide_stdout();
+        }
+        let output = self.run(&cmd).await?;
         match parse_ssh(&output, &sentinel) {
             SshOutcome::Ran(result) => Ok(result),
             SshOutcome::RemoteShell { status, output } => Err(ProviderError::RemoteShell {
@@ -511,7 +555,7 @@ impl Minikube {
     /// [`ProviderError`] when minikube fails or does not print one IPv4 address.
     pub async fn ip(&self, node: &str) -> Result<Ipv4Addr, ProviderError> {
         let cmd = self.command(&["ip"], &["-n", node], self.timeouts.query);
-        let output = self.runner.run(&cmd).await?;
+        let output = self.run(&cmd).await?;
         if !output.success() {
             return Err(self.failure(&cmd, &output, Some(node)));
         }
@@ -543,14 +587,17 @@ impl Minikube {
     }
 
     /// Reads a file from a node (as root, so kubeadm's 0600 files are readable). The bytes travel
-    /// base64-encoded because the PTY would turn `\n` into `\r\n` and mangle binary data.
+    /// base64-encoded because the PTY would turn `\n` into `\r\n` and mangle binary data; the
+    /// redactor cannot see secrets through base64, so the transcript records only the length.
     ///
     /// # Errors
     /// [`ProviderError`] when the node cannot be reached, the file cannot be read (the error
     /// quotes the node's message), or the transfer is garbled.
     pub async fn read_file(&self, node: &str, path: &str) -> Result<Vec<u8>, ProviderError> {
         let script = format!("sudo base64 -w0 -- {}", shell_quote(path));
-        let result = self.ssh(node, &script).await?;
+        let result = self
+            .ssh_inner(node, &script, self.timeouts.ssh, true)
+            .await?;
         if !result.success() {
             return Err(ProviderError::Failed {
                 command: format!("read {path} on {node}"),
@@ -726,6 +773,14 @@ mod tests {
         assert!(err.contains("not `name<TAB>ip`"), "{err}");
         let err = parse_node_list("minikube\t192.168.49.300\n").unwrap_err();
         assert!(err.contains("not an IPv4 address"), "{err}");
+    }
+
+    #[test]
+    fn kic_nodes_skip_the_checks_minikube_skips() {
+        assert_eq!(
+            kic_ignore_preflight_flag(),
+            "--ignore-preflight-errors=SystemVerification,FileContent--proc-sys-net-bridge-bridge-nf-call-iptables"
+        );
     }
 
     #[test]

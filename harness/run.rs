@@ -183,6 +183,7 @@ mod tests {
             k8s_version: K8sVersion::default(),
             timing: Timing::Fast,
             keep_on_failure: false,
+            scripts: crate::provisioning::Scripts::Ours,
         };
         let run = Run::new(settings, Reports::create(&root).unwrap(), Redactor::new());
         let a = run.lease_profile();

@@ -84,6 +84,7 @@ pub struct Command {
     stdin: Option<Vec<u8>>,
     timeout: Option<Duration>,
     note: Option<String>,
+    hide_stdout: bool,
 }
 
 impl Command {
@@ -97,6 +98,7 @@ impl Command {
             stdin: None,
             timeout: None,
             note: None,
+            hide_stdout: false,
         }
     }
 
@@ -150,6 +152,15 @@ impl Command {
     #[must_use]
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
+        self
+    }
+
+    /// Keeps stdout out of the transcript (it records only its length): for output that carries
+    /// secrets the redactor cannot recognise, such as a key file read base64-encoded. The caller
+    /// still gets all of it.
+    #[must_use]
+    pub fn hide_stdout(mut self) -> Self {
+        self.hide_stdout = true;
         self
     }
 
@@ -376,6 +387,7 @@ impl Runner {
             transcript: self.inner.transcript.clone(),
             argv: cmd.argv.clone(),
             note: cmd.note.clone(),
+            hide_stdout: cmd.hide_stdout,
             env,
             background,
             started,
@@ -435,6 +447,7 @@ struct Running {
     transcript: Transcript,
     argv: Vec<String>,
     note: Option<String>,
+    hide_stdout: bool,
     env: Vec<(String, String)>,
     background: bool,
     started: jiff::Timestamp,
@@ -448,6 +461,18 @@ struct Running {
 }
 
 impl Running {
+    /// What the transcript shows of `stdout`.
+    fn recorded_stdout(&self, stdout: &str) -> String {
+        if self.hide_stdout {
+            format!(
+                "(stdout hidden by the harness: {} bytes that may hold secrets)",
+                stdout.len()
+            )
+        } else {
+            stdout.to_string()
+        }
+    }
+
     fn command(&self) -> String {
         self.transcript.redactor().redact(&shell_join(&self.argv))
     }
@@ -493,7 +518,7 @@ impl Running {
             background: self.background,
             ending,
             duration,
-            stdout: &output.stdout,
+            stdout: &self.recorded_stdout(&output.stdout),
             stderr: &output.stderr,
         })?;
         Ok(output)
@@ -517,7 +542,7 @@ impl Drop for Running {
             background: self.background,
             ending: Ending::Killed,
             duration: self.t0.elapsed(),
-            stdout: &stdout,
+            stdout: &self.recorded_stdout(&stdout),
             stderr: &stderr,
         });
     }

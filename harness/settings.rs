@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::provisioning::Scripts;
 use crate::versions::K8sVersion;
 
 /// Environment variable naming the minikube binary (same as `--minikube PATH`).
@@ -86,6 +87,8 @@ pub struct Settings {
     pub timing: Timing,
     /// Keep a failed scenario's profile for inspection instead of deleting it.
     pub keep_on_failure: bool,
+    /// Which provisioning scripts the nodes run (`--scripts ours|published`).
+    pub scripts: Scripts,
 }
 
 impl Settings {

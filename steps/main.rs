@@ -19,7 +19,9 @@ use cucumber::event::ScenarioFinished;
 use cucumber::writer::Coloring;
 use cucumber::{World as _, WriterExt as _, cli, writer};
 use futures::FutureExt as _;
+use k8s_labs::gates::{self, Gated};
 use k8s_labs::lab::Cleanup;
+use k8s_labs::provisioning::{self, Scripts};
 use k8s_labs::redact::Redactor;
 use k8s_labs::reports::{Reports, new_run_id};
 use k8s_labs::run::Run;
@@ -57,6 +59,10 @@ struct LabsCli {
     /// Keep a failed scenario's minikube profile for inspection (prints how to reach and delete it).
     #[arg(long)]
     keep_on_failure: bool,
+    /// Provisioning scripts: `ours` (fixtures/scripts, versioned) or `published` (the course's
+    /// academy.learnk8s.io scripts, real minikube only).
+    #[arg(long, value_name = "ours|published", default_value_t = Scripts::Ours)]
+    scripts: Scripts,
 }
 
 /// The CLI of the writer chain below (terminal output teed with cucumber JSON).
@@ -117,6 +123,7 @@ async fn labs(
         k8s_version: custom.k8s_version,
         timing: custom.timing,
         keep_on_failure: custom.keep_on_failure,
+        scripts: custom.scripts,
     };
     if let ProviderChoice::Minikube(binary) = &choice {
         settings.provider = ProviderKind::Minikube;
@@ -125,6 +132,7 @@ async fn labs(
     if choice == (ProviderChoice::Labsim { banner: true }) {
         eprintln!("{LABSIM_BANNER}");
     }
+    provisioning::check(settings.scripts, settings.provider)?;
     let mut run = Run::new(settings, reports, Redactor::new());
     let setup = run.setup_runner()?;
 
@@ -164,14 +172,16 @@ async fn labs(
     let json_path = run.reports().root().join("cucumber.json");
     let json = std::fs::File::create(&json_path)
         .with_context(|| format!("cannot create {}", json_path.display()))?;
-    let cucumber = LabWorld::cucumber()
+    let cucumber = LabWorld::cucumber::<PathBuf>()
+        // Version gates (`@k8s(...)`) for this run's Kubernetes version: see harness/gates.rs.
+        .with_parser(Gated::new(cucumber::parser::Basic::new(), s.k8s_version))
         .with_writer(
             writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
                 .summarized()
                 .tee::<LabWorld, _>(writer::Json::for_tee(json))
                 .normalized(),
         )
-        .fail_on_skipped()
+        .fail_on_skipped_with(gates::should_fail_on_skipped)
         .max_concurrent_scenarios(1)
         .before(move |feature, _rule, scenario, world| {
             async move {

@@ -49,6 +49,7 @@ fn settings(keep_on_failure: bool) -> Settings {
         k8s_version: K8sVersion::default(),
         timing: Timing::Fast,
         keep_on_failure,
+        scripts: k8s_labs::provisioning::Scripts::Ours,
     }
 }
 
