@@ -244,6 +244,32 @@ impl Minor {
         }
     }
 
+    /// The TaintToleration filter's reason (pkg/scheduler/framework/plugins/tainttoleration):
+    /// `node(s) had untolerated taint {key: value}` (since 1.25), and just
+    /// `node(s) had untolerated taint(s)` since PR 134740 (1.35; it was also backported to later
+    /// 1.34 patch releases, which labsim's 1.34 does not model).
+    pub fn untolerated_taint_reason(self, key: &str, value: &str) -> String {
+        if self.0 >= 35 {
+            "node(s) had untolerated taint(s)".to_string()
+        } else {
+            format!("node(s) had untolerated taint {{{key}: {value}}}")
+        }
+    }
+
+    /// Whether `FitError.Error` appends the PostFilter (preemption) message with its own period
+    /// (`SeparatorFormat " %v."`), which doubles the period the preemption message already ends
+    /// with: 1.26 to 1.29; kubernetes PR 123302 was closed as "already resolved in 1.30".
+    pub fn fit_error_doubles_period(self) -> bool {
+        self.0 <= 29
+    }
+
+    /// Whether the DynamicResources scheduler plugin runs by default and adds its PostFilter
+    /// message `no new claims to deallocate` before the preemption one (DRA GA and on by default
+    /// in 1.34).
+    pub fn scheduler_has_dra_postfilter(self) -> bool {
+        self.0 >= 34
+    }
+
     /// Whether kubeadm writes `super-admin.conf` (added in 1.29).
     pub fn kubeadm_writes_super_admin(self) -> bool {
         self.0 >= 29
