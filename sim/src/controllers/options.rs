@@ -211,7 +211,6 @@ pub enum OptionsError {
 pub const KNOWN_CONTROLLERS: &[&str] = &[
     "attachdetach",
     "bootstrapsigner",
-    "certificatesigningrequest-cleaner",
     "cloud-node-lifecycle",
     "clusterrole-aggregation",
     "cronjob",
@@ -230,10 +229,8 @@ pub const KNOWN_CONTROLLERS: &[&str] = &[
     "job",
     "legacy-serviceaccount-token-cleaner",
     "namespace",
-    "node-ipam",
     "nodeipam",
     "nodelifecycle",
-    "node-lifecycle",
     "persistentvolume-binder",
     "persistentvolume-expander",
     "podgc",
