@@ -904,24 +904,26 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
     );
 
     // A worker's heartbeats stop.
+    // The worker is one that runs a hello pod (the scale-down may have left both on one worker).
     let victim = pods_of(&client, "app=hello")
         .await
         .into_iter()
-        .find(|p| node_of(p) == "minikube-m03");
-    let victim = victim.expect("a hello pod on minikube-m03").clone();
+        .next()
+        .expect("a hello pod");
+    let down = node_of(&victim);
     let victim_name = victim["metadata"]["name"].as_str().unwrap().to_string();
-    kubelets.lock().unwrap().live.remove("minikube-m03");
+    kubelets.lock().unwrap().live.remove(&down);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let stopped = kubelets.lock().unwrap().last_renew["minikube-m03"];
+    let stopped = kubelets.lock().unwrap().last_renew[&down];
     let node = wait_for(
-        "minikube-m03 Ready=Unknown",
+        &format!("{down} Ready=Unknown"),
         Duration::from_secs(GRACE_SECS + 20),
         &logs,
         || {
-            let c = client.clone();
+            let (c, down) = (client.clone(), down.clone());
             async move {
                 let n = c
-                    .get(&path("", "v1", "nodes", None, Some("minikube-m03")))
+                    .get(&path("", "v1", "nodes", None, Some(&down)))
                     .await
                     .ok()?;
                 let ready = n["status"]["conditions"]
@@ -936,7 +938,7 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
     .await;
     let not_ready_after = stopped.elapsed();
     eprintln!(
-        "measured: minikube-m03 Ready=Unknown {not_ready_after:?} after its last lease renewal (grace {GRACE_SECS}s, monitor period {MONITOR_SECS}s)"
+        "measured: {down} Ready=Unknown {not_ready_after:?} after its last lease renewal (grace {GRACE_SECS}s, monitor period {MONITOR_SECS}s)"
     );
     assert!(
         not_ready_after >= Duration::from_secs(GRACE_SECS),
@@ -955,11 +957,11 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
         .clone();
     assert_eq!(ready["reason"], "NodeStatusUnknown");
     assert_eq!(ready["message"], "Kubelet stopped posting node status.");
-    let tainted = wait_for("unreachable taints on minikube-m03", t, &logs, || {
-        let c = client.clone();
+    let tainted = wait_for(&format!("unreachable taints on {down}"), t, &logs, || {
+        let (c, down) = (client.clone(), down.clone());
         async move {
             let n = c
-                .get(&path("", "v1", "nodes", None, Some("minikube-m03")))
+                .get(&path("", "v1", "nodes", None, Some(&down)))
                 .await
                 .ok()?;
             let taints = n["spec"]["taints"].as_array()?.clone();
@@ -978,18 +980,18 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
         has_event(
             &evs,
             "NodeNotReady",
-            "Node minikube-m03 status is now: NodeNotReady"
+            &format!("Node {down} status is now: NodeNotReady")
         ),
         "{evs:#?}"
     );
     assert!(has_event(
         &evs,
         "RegisteredNode",
-        "Registered Node minikube-m03 in Controller"
+        &format!("Registered Node {down} in Controller")
     ));
     // The pod is evicted after its toleration and replaced on a live worker.
     let evicted = wait_for(
-        "the m03 hello pod Terminating",
+        "the hello pod on the stopped worker Terminating",
         Duration::from_secs(TOLERATION_SECS + 20),
         &logs,
         || {
@@ -1059,8 +1061,7 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
     )
     .await;
     assert!(
-        !replacement.contains(&"minikube-m03".to_string())
-            && !replacement.contains(&"minikube".to_string()),
+        !replacement.contains(&down) && !replacement.contains(&"minikube".to_string()),
         "{replacement:?}"
     );
     // The deleted pod stays Terminating: its kubelet is gone. The daemon pod tolerates forever.
@@ -1069,13 +1070,13 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
         .await
         .unwrap();
     assert!(!still["metadata"]["deletionTimestamp"].is_null());
-    let agent_m03 = pods_of(&client, "app=agent")
+    let agent_down = pods_of(&client, "app=agent")
         .await
         .into_iter()
-        .find(|p| node_of(p) == "minikube-m03")
+        .find(|p| node_of(p) == down)
         .unwrap();
     assert!(
-        agent_m03["metadata"]["deletionTimestamp"].is_null(),
+        agent_down["metadata"]["deletionTimestamp"].is_null(),
         "daemon pods are not evicted"
     );
     let table = cluster.ok(&["get", "pods", "-o", "wide"]);
@@ -1084,4 +1085,84 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
     if std::env::var("LABSIM_TEST_LOGS").is_ok() {
         eprintln!("{}", logs());
     }
+}
+
+/// A restarted controller manager waits for the old leader's Lease to expire (on its own clock,
+/// one lease duration after it first saw the record) and then takes over with a new identity and
+/// `leaseTransitions` + 1; a stale flag makes the component exit as the real one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_manager_takes_the_lease_over() {
+    let cluster = Cluster::start(VERSION).await;
+    let client = Client::new(&Config::from_kubeconfig(&cluster.kubeconfig()).unwrap()).unwrap();
+    let mut args = kcm_args(&cluster);
+    args.retain(|a| !a.starts_with("--controllers"));
+    args.push("--controllers=serviceaccount".into());
+    let lease_path = path(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        Some("kube-system"),
+        Some("kube-controller-manager"),
+    );
+    let first = Component::start(&cluster, "kube-controller-manager", args.clone());
+    let logs = || first.log();
+    let t = Duration::from_secs(30);
+    let holder = |c: Client, p: String| async move {
+        c.get_opt(&p).await.ok().flatten().and_then(|l| {
+            Some((
+                l["spec"]["holderIdentity"].as_str()?.to_string(),
+                l["spec"]["leaseTransitions"].as_i64().unwrap_or(0),
+            ))
+        })
+    };
+    let (first_id, transitions) = wait_for("the first leader", t, &logs, || {
+        holder(client.clone(), lease_path.clone())
+    })
+    .await;
+    drop(first);
+    let restarted_at = Instant::now();
+    let second = Component::start(&cluster, "kube-controller-manager", args);
+    let logs2 = || second.log();
+    let (second_id, transitions2) =
+        wait_for("a new leader", Duration::from_secs(40), &logs2, || {
+            let (c, p, old) = (client.clone(), lease_path.clone(), first_id.clone());
+            async move { holder(c, p).await.filter(|(id, _)| *id != old) }
+        })
+        .await;
+    let took = restarted_at.elapsed();
+    eprintln!("measured: the restarted controller manager led after {took:?} (lease duration 15s)");
+    assert!(took >= Duration::from_secs(14), "{took:?}");
+    assert!(took <= Duration::from_secs(15 + 2 * 2 + 3), "{took:?}");
+    assert_ne!(second_id, first_id);
+    assert_eq!(transitions2, transitions + 1);
+    let became = format!("{second_id} became leader");
+    wait_for("the LeaderElection event", t, &logs2, || {
+        let (c, m) = (client.clone(), became.clone());
+        async move { has_event(&events(&c, "kube-system").await, "LeaderElection", &m).then_some(()) }
+    })
+    .await;
+    drop(second);
+
+    // --pod-eviction-timeout was removed in 1.27: the component refuses to start.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labsim"))
+        .args([
+            "kube-controller-manager",
+            "--pod-eviction-timeout=5m0s",
+            "--kubeconfig=/dev/null",
+        ])
+        .env("LABSIM_KUBERNETES_VERSION", "1.27")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("Error: unknown flag: --pod-eviction-timeout"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.starts_with("Usage:\n  kube-controller-manager [flags]"),
+        "{stderr}"
+    );
 }
