@@ -345,6 +345,21 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
         );
     }
 
+    // The secure ports answer the probes kubeadm's manifests and checks use.
+    for (port, p) in [(10257, "/healthz"), (10259, "/livez")] {
+        let (code, out, err) = cluster.curl(&["-sk", &format!("https://{}:{port}{p}", cluster.ip)]);
+        assert_eq!((code, out.as_str()), (0, "ok"), "{err}");
+    }
+    let (_, forbidden, _) = cluster.curl(&[
+        "-sk",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("https://{}:10257/metrics", cluster.ip),
+    ]);
+    assert_eq!(forbidden, "403");
+
     // Nodes, in order; the stand-in kubelet keeps their leases fresh.
     let kubelets = Arc::new(Mutex::new(Kubelets::default()));
     for (name, cp) in [

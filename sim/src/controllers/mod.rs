@@ -31,6 +31,7 @@ pub mod endpoints;
 pub mod flags;
 pub mod gc;
 pub mod hash;
+pub mod health;
 pub mod informers;
 pub mod leader;
 pub mod namespace;
@@ -82,6 +83,9 @@ pub enum ManagerError {
     /// The kubeconfig cannot be used.
     #[error("invalid configuration: {0}")]
     Client(#[from] ClientError),
+    /// The secure (health) port cannot be served.
+    #[error(transparent)]
+    Health(#[from] health::HealthError),
     /// A file named by a flag cannot be read.
     #[error("cannot read {path}: {source}: check the flag that names it")]
     Read {
@@ -300,6 +304,10 @@ pub async fn run(opts: Options) -> Result<(), ManagerError> {
         "controllermanager.go",
         &format!("\"Starting\" version=\"{}\"", opts.minor.git_version()),
     );
+    if opts.secure_port != 0 {
+        let addr = health::listen_addr(opts.bind_address.as_deref(), opts.secure_port)?;
+        health::serve(addr, "kube-controller-manager").await?;
+    }
     let opts = Arc::new(opts);
     let mut elector = if opts.leader_elect {
         let mut e = leader::Elector::new(

@@ -337,8 +337,10 @@ pub struct Options {
     pub service_account_private_key_file: Option<PathBuf>,
     /// `--max-endpoints-per-slice` (100).
     pub max_endpoints_per_slice: usize,
-    /// `--bind-address` (labsim logs it; it serves no health port).
+    /// `--bind-address` of the secure port.
     pub bind_address: Option<String>,
+    /// `--secure-port` (10257; 0 turns serving off).
+    pub secure_port: u16,
 }
 
 fn cidr(flags: &Flags, flag: &'static str) -> Result<Option<(Ipv4Addr, u8)>, OptionsError> {
@@ -436,6 +438,7 @@ impl Options {
                 .map(PathBuf::from),
             max_endpoints_per_slice: flags.number("max-endpoints-per-slice", 100usize)?,
             bind_address: flags.get("bind-address").map(str::to_string),
+            secure_port: flags.number("secure-port", 10257u16)?,
         })
     }
 

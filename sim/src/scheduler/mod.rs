@@ -141,6 +141,9 @@ pub enum SchedulerError {
     /// The API client cannot be built.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The secure (health) port cannot be served.
+    #[error(transparent)]
+    Health(#[from] crate::controllers::health::HealthError),
     /// `$LABSIM_KUBERNETES_VERSION` is not supported.
     #[error("LABSIM_KUBERNETES_VERSION: {0}")]
     Version(#[from] crate::version::VersionError),
@@ -167,6 +170,10 @@ pub struct Options {
     pub lease_name: String,
     /// Lease namespace.
     pub lease_namespace: String,
+    /// `--bind-address` of the secure port.
+    pub bind_address: Option<String>,
+    /// `--secure-port` (10259; 0 turns serving off).
+    pub secure_port: u16,
 }
 
 fn yaml_duration(v: &Value, default: Duration) -> Result<Duration, String> {
@@ -256,6 +263,8 @@ impl Options {
                 .or(le["resourceNamespace"].as_str())
                 .unwrap_or("kube-system")
                 .to_string(),
+            bind_address: flags.get("bind-address").map(str::to_string),
+            secure_port: flags.number("secure-port", 10259u16)?,
         })
     }
 }
@@ -498,6 +507,13 @@ pub async fn run(opts: Options) -> Result<(), SchedulerError> {
             opts.minor.git_version()
         ),
     );
+    if opts.secure_port != 0 {
+        let addr = crate::controllers::health::listen_addr(
+            opts.bind_address.as_deref(),
+            opts.secure_port,
+        )?;
+        crate::controllers::health::serve(addr, "kube-scheduler").await?;
+    }
     let mut elector = if opts.leader_elect {
         let mut e = leader::Elector::new(
             client.clone(),
