@@ -407,6 +407,30 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
         }
     })
     .await;
+    // --use-service-account-credentials: one ServiceAccount per controller in kube-system.
+    wait_for("the controllers' ServiceAccounts", t, &logs, || {
+        let c = client.clone();
+        async move {
+            let names: HashSet<String> = list(
+                &c,
+                &path("", "v1", "serviceaccounts", Some("kube-system"), None),
+            )
+            .await
+            .iter()
+            .filter_map(|s| s["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+            [
+                "deployment-controller",
+                "replicaset-controller",
+                "node-controller",
+                "generic-garbage-collector",
+            ]
+            .iter()
+            .all(|n| names.contains(*n))
+            .then_some(())
+        }
+    })
+    .await;
     let cm = wait_for("kube-root-ca.crt", t, &logs, || {
         let c = client.clone();
         async move {

@@ -355,12 +355,64 @@ pub async fn run(opts: Options) -> Result<(), ManagerError> {
     }
 }
 
+/// The ServiceAccount each controller gets in kube-system with `--use-service-account-credentials`
+/// (the names cmd/kube-controller-manager/app passes to `ClientBuilder.ClientOrDie`).
+pub const CONTROLLER_SERVICE_ACCOUNTS: &[(&str, &str)] = &[
+    ("bootstrapsigner", "bootstrap-signer"),
+    ("csrapproving", "certificate-controller"),
+    ("csrsigning", "certificate-controller"),
+    ("daemonset", "daemon-set-controller"),
+    ("deployment", "deployment-controller"),
+    ("endpoint", "endpoint-controller"),
+    ("endpointslice", "endpointslice-controller"),
+    ("garbagecollector", "generic-garbage-collector"),
+    ("namespace", "namespace-controller"),
+    ("nodeipam", "node-controller"),
+    ("nodelifecycle", "node-controller"),
+    ("podgc", "pod-garbage-collector"),
+    ("replicaset", "replicaset-controller"),
+    ("root-ca-cert-publisher", "root-ca-cert-publisher"),
+    ("serviceaccount", "service-account-controller"),
+    ("tokencleaner", "token-cleaner"),
+];
+
+/// With `--use-service-account-credentials`, the controller manager's client builder creates a
+/// ServiceAccount in kube-system for each controller it starts
+/// (staging/src/k8s.io/controller-manager/pkg/clientbuilder `getOrCreateServiceAccount`). labsim
+/// creates the same accounts; its controllers keep making their requests with the kubeconfig's
+/// credentials instead of the accounts' tokens (labsim's API server does not enforce RBAC for
+/// authenticated users, so the permissions are the same).
+async fn ensure_controller_service_accounts(ctx: Ctx) {
+    let mut names: Vec<&str> = CONTROLLER_SERVICE_ACCOUNTS
+        .iter()
+        .filter(|(c, _)| ctx.opts.enabled(c))
+        .map(|(_, sa)| *sa)
+        .collect();
+    names.sort();
+    names.dedup();
+    let collection = crate::client::path("", "v1", "serviceaccounts", Some("kube-system"), None);
+    for name in names {
+        loop {
+            let body = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                                          "metadata": {"name": name, "namespace": "kube-system"}});
+            match ctx.client.create(&collection, &body).await {
+                Ok(_) => break,
+                Err(e) if e.is_already_exists() => break,
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+    }
+}
+
 /// Starts every enabled controller as a task.
 ///
 /// # Errors
 /// [`ManagerError::Read`] when a file a controller needs cannot be read.
 pub fn start_controllers(ctx: &Ctx) -> Result<(), ManagerError> {
     let on = |n: &str| ctx.opts.enabled(n);
+    if ctx.opts.use_service_account_credentials {
+        tokio::spawn(ensure_controller_service_accounts(ctx.clone()));
+    }
     for c in options::KNOWN_CONTROLLERS {
         if on(c) && !options::IMPLEMENTED.contains(c) {
             klog(
