@@ -112,8 +112,9 @@ async fn owner_state(
                 util::namespace(dependent),
                 r["name"].as_str().unwrap_or_default(),
             ) else {
-                // An owner of a kind labsim does not serve cannot exist.
-                return Ok(OwnerState::Dangling);
+                // A kind without a REST mapping: upstream requeues such an item instead of
+                // deciding (`gc.apiResource` fails); it is never deleted for it.
+                return Ok(OwnerState::Solid);
             };
             ctx.client
                 .get_opt(&p)
