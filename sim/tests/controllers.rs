@@ -670,6 +670,90 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
                 .starts_with("Deleted pod: hello-world-")
     }));
 
+    // A rolling update of the template: a new ReplicaSet, revision 2, the old one scaled to 0, as
+    // the real `kubectl rollout status` sees it.
+    cluster.ok(&[
+        "set",
+        "image",
+        "deployment/hello-world",
+        "podinfo=ghcr.io/learnk8s/podinfo:2.1",
+    ]);
+    let rollout = cluster.ok(&[
+        "rollout",
+        "status",
+        "deployment/hello-world",
+        "--timeout=60s",
+    ]);
+    assert!(
+        rollout.contains("deployment \"hello-world\" successfully rolled out"),
+        "{rollout}"
+    );
+    let rss = list(
+        &client,
+        &path("apps", "v1", "replicasets", Some("default"), None),
+    )
+    .await;
+    assert_eq!(rss.len(), 2);
+    let new_rs = rss
+        .iter()
+        .find(|r| r["metadata"]["name"] != rs_name.as_str())
+        .unwrap();
+    let old_rs = rss
+        .iter()
+        .find(|r| r["metadata"]["name"] == rs_name.as_str())
+        .unwrap();
+    let new_name = new_rs["metadata"]["name"].as_str().unwrap().to_string();
+    assert_eq!(
+        new_rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    assert_eq!(new_rs["spec"]["replicas"], 2);
+    assert_eq!(old_rs["spec"]["replicas"], 0);
+    assert_ne!(
+        new_rs["metadata"]["labels"]["pod-template-hash"],
+        hash.as_str()
+    );
+    let evs = events(&client, "default").await;
+    assert!(
+        has_event(
+            &evs,
+            "ScalingReplicaSet",
+            &format!("Scaled up replica set {new_name} from 0 to 1")
+        ),
+        "{evs:#?}"
+    );
+    assert!(has_event(
+        &evs,
+        "ScalingReplicaSet",
+        &format!("Scaled down replica set {rs_name} from 2 to 1")
+    ));
+    assert!(has_event(
+        &evs,
+        "ScalingReplicaSet",
+        &format!("Scaled down replica set {rs_name} from 1 to 0")
+    ));
+    let history = cluster.ok(&["rollout", "history", "deployment/hello-world"]);
+    assert!(
+        history.contains("1 ") && history.contains("2 "),
+        "{history}"
+    );
+    wait_for("only the new ReplicaSet's pods", t, &logs, || {
+        let c = client.clone();
+        let h = new_rs["metadata"]["labels"]["pod-template-hash"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        async move {
+            let pods = pods_of(&c, "app=hello").await;
+            (pods.len() == 2
+                && pods
+                    .iter()
+                    .all(|p| p["metadata"]["labels"]["pod-template-hash"] == h.as_str()))
+            .then_some(())
+        }
+    })
+    .await;
+
     // A DaemonSet: one pod per eligible node (not the tainted control plane), then a new node.
     cluster.apply(
         "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels:\n      app: agent\n  template:\n    metadata:\n      labels:\n        app: agent\n    spec:\n      containers:\n      - name: agent\n        image: traefik:v2.10\n",
