@@ -928,6 +928,49 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
         "0123456789abcdef"
     ));
 
+    // The token cleaner deletes expired bootstrap tokens.
+    client
+        .create(
+            &path("", "v1", "secrets", Some("kube-system"), None),
+            &json!({"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+                    "metadata": {"name": "bootstrap-token-zzzzzz"},
+                    "stringData": {"token-id": "zzzzzz", "token-secret": "0123456789abcdef",
+                                   "usage-bootstrap-signing": "true", "expiration": "2000-01-01T00:00:00Z"}}),
+        )
+        .await
+        .unwrap();
+    wait_for("the expired token deleted", t, &logs, || {
+        let c = client.clone();
+        async move {
+            c.get_opt(&path(
+                "",
+                "v1",
+                "secrets",
+                Some("kube-system"),
+                Some("bootstrap-token-zzzzzz"),
+            ))
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+        }
+    })
+    .await;
+    let info = client
+        .get(&path(
+            "",
+            "v1",
+            "configmaps",
+            Some("kube-public"),
+            Some("cluster-info"),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        info["data"]["jws-kubeconfig-zzzzzz"].is_null(),
+        "expired tokens never sign"
+    );
+
     // Garbage collection and namespaces: a foreground deletion waits for the ReplicaSet and its
     // pods; a deleted namespace is emptied and finalized.
     cluster.ok(&["create", "namespace", "scratch"]);
@@ -1025,6 +1068,20 @@ async fn controllers_and_scheduler_run_the_course_workloads() {
         describe.contains("FailedScheduling") && describe.contains("default-scheduler"),
         "{describe}"
     );
+
+    // A node change brings the unschedulable pod back: label a worker and it fits there.
+    cluster.ok(&["label", "node", "minikube-m04", "disk=none"]);
+    wait_for("picky scheduled to minikube-m04", t, &logs, || {
+        let c = client.clone();
+        async move {
+            let p = c
+                .get(&path("", "v1", "pods", Some("default"), Some("picky")))
+                .await
+                .ok()?;
+            (node_of(&p) == "minikube-m04").then_some(())
+        }
+    })
+    .await;
 
     // A worker's heartbeats stop.
     // The worker is one that runs a hello pod (the scale-down may have left both on one worker).
