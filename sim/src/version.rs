@@ -207,6 +207,69 @@ impl Minor {
         }
     }
 
+    /// The deployment controller's `ScalingReplicaSet` message when it scales an existing replica
+    /// set (pkg/controller/deployment/sync.go `scaleReplicaSet`): `Scaled up replica set x to 3`
+    /// until PR 101142 added the old count (`… to 3 from 1`); PR 125118 (v1.32.0-alpha.2,
+    /// CHANGELOG-1.32) reordered it to `… from 1 to 3`. PR 101142 is not in CHANGELOG-1.26's
+    /// v1.26.0 notes, so labsim dates it to 1.27 (unverified: the 1.27 changelog stored for checking
+    /// did not name it either).
+    pub fn scaling_replica_set_message(self, up: bool, rs: &str, from: i64, to: i64) -> String {
+        let dir = if up { "up" } else { "down" };
+        match self.0 {
+            ..=26 => format!("Scaled {dir} replica set {rs} to {to}"),
+            27..=31 => format!("Scaled {dir} replica set {rs} to {to} from {from}"),
+            _ => format!("Scaled {dir} replica set {rs} from {from} to {to}"),
+        }
+    }
+
+    /// The `ScalingReplicaSet` message when the deployment controller creates a new replica set
+    /// with `to` replicas (sync.go `getNewReplicaSet`): `Scaled up replica set x to 2`, and
+    /// `Scaled up replica set x from 0 to 2` since PR 125118 (1.32).
+    pub fn new_replica_set_message(self, rs: &str, to: i64) -> String {
+        if self.0 >= 32 {
+            format!("Scaled up replica set {rs} from 0 to {to}")
+        } else {
+            format!("Scaled up replica set {rs} to {to}")
+        }
+    }
+
+    /// The event source of the NoExecute taint manager: `taint-controller` while it ran inside the
+    /// node lifecycle controller, `taint-eviction-controller` since it became its own controller in
+    /// 1.29 (KEP-3902, pkg/controller/tainteviction).
+    pub fn taint_manager_component(self) -> &'static str {
+        if self.0 >= 29 {
+            "taint-eviction-controller"
+        } else {
+            "taint-controller"
+        }
+    }
+
+    /// The TaintToleration filter's reason (pkg/scheduler/framework/plugins/tainttoleration):
+    /// `node(s) had untolerated taint {key: value}` (since 1.25), and just
+    /// `node(s) had untolerated taint(s)` since PR 134740 (1.35; it was also backported to later
+    /// 1.34 patch releases, which labsim's 1.34 does not model).
+    pub fn untolerated_taint_reason(self, key: &str, value: &str) -> String {
+        if self.0 >= 35 {
+            "node(s) had untolerated taint(s)".to_string()
+        } else {
+            format!("node(s) had untolerated taint {{{key}: {value}}}")
+        }
+    }
+
+    /// Whether `FitError.Error` appends the PostFilter (preemption) message with its own period
+    /// (`SeparatorFormat " %v."`), which doubles the period the preemption message already ends
+    /// with: 1.26 to 1.29; kubernetes PR 123302 was closed as "already resolved in 1.30".
+    pub fn fit_error_doubles_period(self) -> bool {
+        self.0 <= 29
+    }
+
+    /// Whether the DynamicResources scheduler plugin runs by default and adds its PostFilter
+    /// message `no new claims to deallocate` before the preemption one (DRA GA and on by default
+    /// in 1.34).
+    pub fn scheduler_has_dra_postfilter(self) -> bool {
+        self.0 >= 34
+    }
+
     /// Whether kubeadm writes `super-admin.conf` (added in 1.29).
     pub fn kubeadm_writes_super_admin(self) -> bool {
         self.0 >= 29
