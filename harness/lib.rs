@@ -23,6 +23,7 @@ pub mod reports;
 pub mod run;
 pub mod runner;
 pub mod settings;
+pub mod timeline;
 pub mod transcript;
 pub mod versions;
 pub mod wait;
