@@ -13,6 +13,7 @@
 //! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`versions`], [`fixtures`]:
 //!   a run's set-up.
 
+pub mod claims;
 pub mod fixtures;
 pub mod lab;
 pub mod labsim;
