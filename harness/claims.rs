@@ -526,7 +526,7 @@ pub fn human(d: Duration) -> String {
         }
     } else if ms < 3_600_000 {
         let s = d.as_secs();
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             format!("{} min", s / 60)
         } else {
             format!("{} min {} s", s / 60, s % 60)

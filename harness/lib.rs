@@ -14,12 +14,14 @@
 //!   a run's set-up.
 
 pub mod claims;
+pub mod diagnostics;
 pub mod fixtures;
 pub mod lab;
 pub mod labsim;
 pub mod preflight;
 pub mod provider;
 pub mod redact;
+pub mod report;
 pub mod reports;
 pub mod run;
 pub mod runner;

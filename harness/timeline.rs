@@ -890,10 +890,7 @@ impl Timeline {
         };
         state.snapshot.apply(&entry);
         if let Some(writer) = &mut state.writer {
-            let mut line = self
-                .inner
-                .redactor
-                .redact(&serde_json::to_string(&entry).expect("an entry serialises"));
+            let mut line = self.inner.redactor.redacted_json_line(&entry);
             line.push('\n');
             writer.write(&line);
         }
