@@ -19,6 +19,7 @@ pub mod fixtures;
 pub mod lab;
 pub mod labsim;
 pub mod preflight;
+pub mod progress;
 pub mod provider;
 pub mod redact;
 pub mod report;

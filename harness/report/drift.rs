@@ -59,6 +59,8 @@ impl std::fmt::Display for Spread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.n == 1 {
             f.write_str(&human(self.median))
+        } else if self.min == self.max {
+            write!(f, "{} (n={})", human(self.median), self.n)
         } else {
             write!(
                 f,

@@ -151,10 +151,21 @@ fn attempt_log(attempt: &Attempt) -> String {
     }
     if let Some(lab) = &attempt.lab {
         for m in &lab.measurements {
-            let value = m
-                .value
-                .map_or_else(|| "not measured".to_string(), crate::claims::human);
-            let _ = writeln!(s, "measured {}: {value} ({})", m.name, m.verdict());
+            match m.value {
+                Some(v) => {
+                    let _ = writeln!(
+                        s,
+                        "measured {}: {} ({})",
+                        m.name,
+                        crate::claims::human(v),
+                        m.verdict()
+                    );
+                }
+                None => {
+                    let why = m.note.as_deref().unwrap_or("the transition did not come");
+                    let _ = writeln!(s, "measured {}: nothing ({why})", m.name);
+                }
+            }
         }
         for c in &lab.claims {
             let _ = writeln!(s, "claim {}: {} — {:?}", c.id, c.verdict_text(), c.text);
