@@ -456,7 +456,7 @@ fn html_page_has_summary_timeline_chart_claims_and_transcript() {
         "the claims table"
     );
     assert!(
-        html.contains("drifted</span>  by +31 s"),
+        html.contains("+31 s beyond the bound"),
         "the drift is shown"
     );
     assert!(
@@ -749,4 +749,300 @@ async fn no_report_file_contains_a_secret_of_the_run() {
         lab.cluster.is_some(),
         "the cluster's environment was asked for (and failed: nothing listens)"
     );
+}
+
+/// A chapter-7-like run (worker down, eviction, an API outage) written as reports and rendered
+/// with headless Chromium to `report.png` beside them, to look at. Run with
+/// `cargo test --test reports -- --ignored render`; `K8S_LABS_DEMO_DIR=DIR` keeps the files.
+#[test]
+#[ignore = "needs chromium; renders a PNG to look at"]
+fn render_a_chapter_7_report_with_chromium() {
+    let tmp = TempDir::new("demo");
+    let root = std::env::var_os("K8S_LABS_DEMO_DIR")
+        .map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    let dir = root.join("resiliency/worker-down");
+    std::fs::create_dir_all(&dir).unwrap();
+    let t0 = ts("2026-01-28T05:00:00Z");
+    let at = |s: i64| t0 + jiff::SignedDuration::from_secs(s);
+    let tl = k8s_labs::timeline::Timeline::new(&dir, Redactor::new());
+    let node = |n: &str| Subject::Node { name: n.into() };
+    let pod = |n: &str| Subject::Pod {
+        namespace: "default".into(),
+        name: n.into(),
+    };
+    let ready = |s: &str, r: &str| Change::NodeReady {
+        status: s.into(),
+        reason: Some(r.into()),
+        message: None,
+    };
+    for n in ["k8s-labs", "k8s-labs-m02", "k8s-labs-m03"] {
+        tl.record_at(at(0), node(n), Change::NodeAdded, None, Origin::Initial);
+        tl.record_at(
+            at(0),
+            node(n),
+            ready("True", "KubeletReady"),
+            None,
+            Origin::Initial,
+        );
+    }
+    for (p, n) in [
+        ("hello-world-5d8f-a1b2c", "k8s-labs-m02"),
+        ("hello-world-5d8f-d3e4f", "k8s-labs-m03"),
+    ] {
+        tl.record_at(
+            at(0),
+            pod(p),
+            Change::PodAdded {
+                node: Some(n.into()),
+                phase: Some("Running".into()),
+                owner: Some("ReplicaSet/hello-world-5d8f".into()),
+            },
+            None,
+            Origin::Initial,
+        );
+        tl.record_at(
+            at(0),
+            pod(p),
+            Change::PodReady { ready: true },
+            None,
+            Origin::Initial,
+        );
+    }
+    tl.record_at(
+        at(10),
+        Subject::Harness,
+        Change::Mark {
+            name: "worker stopped".into(),
+        },
+        None,
+        Origin::Harness,
+    );
+    tl.record_at(
+        at(51),
+        node("k8s-labs-m03"),
+        ready("Unknown", "NodeStatusUnknown"),
+        Some(at(50)),
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(51),
+        node("k8s-labs-m03"),
+        Change::NodeTaints {
+            taints: vec![
+                "node.kubernetes.io/unreachable:NoExecute".into(),
+                "node.kubernetes.io/unreachable:NoSchedule".into(),
+            ],
+        },
+        Some(at(51)),
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(51),
+        pod("hello-world-5d8f-d3e4f"),
+        Change::PodReady { ready: false },
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(52),
+        Subject::Event {
+            namespace: "default".into(),
+            name: "e1".into(),
+        },
+        Change::Event {
+            type_: "Normal".into(),
+            reason: "NodeNotReady".into(),
+            object: ObjectRef {
+                kind: "Node".into(),
+                namespace: String::new(),
+                name: "k8s-labs-m03".into(),
+            },
+            message: "Node k8s-labs-m03 status is now: NodeNotReady".into(),
+            count: 1,
+        },
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(120),
+        Subject::Watch {
+            resource: "pods".into(),
+        },
+        Change::WatchLost {
+            error: "connection refused".into(),
+        },
+        None,
+        Origin::Harness,
+    );
+    tl.record_at(
+        at(120),
+        Subject::Harness,
+        Change::Mark {
+            name: "control plane stopped".into(),
+        },
+        None,
+        Origin::Harness,
+    );
+    tl.record_at(
+        at(180),
+        Subject::Harness,
+        Change::Mark {
+            name: "control plane started".into(),
+        },
+        None,
+        Origin::Harness,
+    );
+    tl.record_at(
+        at(195),
+        Subject::Watch {
+            resource: "pods".into(),
+        },
+        Change::WatchResumed { away_ms: 75_000 },
+        None,
+        Origin::Harness,
+    );
+    tl.record_at(
+        at(351),
+        pod("hello-world-5d8f-d3e4f"),
+        Change::PodTerminating {
+            deletion_timestamp: at(381),
+            grace_seconds: Some(30),
+        },
+        Some(at(351)),
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(351),
+        pod("hello-world-5d8f-g5h6i"),
+        Change::PodAdded {
+            node: None,
+            phase: Some("Pending".into()),
+            owner: Some("ReplicaSet/hello-world-5d8f".into()),
+        },
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(352),
+        pod("hello-world-5d8f-g5h6i"),
+        Change::PodScheduled {
+            node: "k8s-labs-m02".into(),
+        },
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(355),
+        pod("hello-world-5d8f-g5h6i"),
+        Change::PodPhase {
+            phase: "Running".into(),
+        },
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(356),
+        pod("hello-world-5d8f-g5h6i"),
+        Change::PodReady { ready: true },
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(356),
+        Subject::Event {
+            namespace: "default".into(),
+            name: "e2".into(),
+        },
+        Change::Event {
+            type_: "Warning".into(),
+            reason: "NodeNotReady".into(),
+            object: ObjectRef {
+                kind: "Pod".into(),
+                namespace: "default".into(),
+                name: "hello-world-5d8f-d3e4f".into(),
+            },
+            message: "Node is not ready".into(),
+            count: 1,
+        },
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(400),
+        Subject::Harness,
+        Change::Mark {
+            name: "worker started".into(),
+        },
+        None,
+        Origin::Harness,
+    );
+    tl.record_at(
+        at(412),
+        node("k8s-labs-m03"),
+        ready("True", "KubeletReady"),
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(413),
+        node("k8s-labs-m03"),
+        Change::NodeTaints { taints: vec![] },
+        None,
+        Origin::Watch,
+    );
+    tl.record_at(
+        at(414),
+        pod("hello-world-5d8f-d3e4f"),
+        Change::PodDeleted,
+        None,
+        Origin::Watch,
+    );
+    std::fs::write(dir.join("transcript.txt"), "=== #1 2026-01-28T05:00:10Z\nCOMMAND: minikube node stop -p k8s-labs k8s-labs-m03\nEXIT: 0\nDURATION: 2.310s\nSTDOUT:\n✋  Stopping node \"k8s-labs-m03\"  ...\n🛑  Successfully stopped node k8s-labs-m03\nSTDERR: (empty)\n\n").unwrap();
+
+    let mut report = synthetic("20260128T050000Z-4711", "v1.33.7", 41);
+    report.finished = at(430);
+    let worker_down = &mut report.features[1].scenarios[0];
+    worker_down.attempts[0].finished = at(430);
+    let lab = worker_down.attempts[0].lab.as_mut().unwrap();
+    lab.timeline = Some("resiliency/worker-down/timeline.jsonl".into());
+    lab.measurements = vec![
+        Measurement {
+            to: Some("node k8s-labs-m03 NotReady".into()),
+            ..measurement("worker stopped → NotReady", 41, 50)
+        },
+        Measurement {
+            from_mark: Some("worker stopped".into()),
+            to: Some("a pod default/hello-world-* Terminating".into()),
+            expected: Some(DurationExpectation::about(
+                Duration::from_secs(350),
+                Duration::from_secs(30),
+                Source::Configured {
+                    setting:
+                        "node-monitor-grace-period=50s + default-unreachable-toleration-seconds=300"
+                            .into(),
+                },
+            )),
+            ..Measurement::new("worker stopped → eviction", Duration::from_secs(341))
+        },
+    ];
+    lab.marks = vec![
+        ("worker stopped".into(), at(10)),
+        ("control plane stopped".into(), at(120)),
+    ];
+    report::write_all(&report, &root, &Redactor::new()).unwrap();
+    let png = root.join("report.png");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/render-report");
+    let out = std::process::Command::new(script)
+        .arg(root.join("report.html"))
+        .arg(&png)
+        .arg("1200x4200")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
+    eprintln!("rendered {}", png.display());
 }

@@ -398,12 +398,17 @@ pub fn svg(chart: &Chart) -> String {
     let mut mark_rows = Vec::new();
     for (name, at) in &chart.marks {
         let mx = x(*at);
-        let width = 6.5 * name.chars().count() as f64 + 8.0;
-        let row = rows.iter().position(|end| *end < mx).unwrap_or_else(|| {
+        let width = label_width(name);
+        let (from, to) = if mx + width > LABEL_W + PLOT_W + 30.0 {
+            (mx - width, mx)
+        } else {
+            (mx, mx + width)
+        };
+        let row = rows.iter().position(|end| *end < from).unwrap_or_else(|| {
             rows.push(f64::MIN);
             rows.len() - 1
         });
-        rows[row] = mx + width;
+        rows[row] = to;
         mark_rows.push(row);
     }
     let top = MARK_ROW_H * rows.len().max(1) as f64 + 4.0;
@@ -416,15 +421,6 @@ pub fn svg(chart: &Chart) -> String {
     );
     s.push_str(r##"<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#f2f2f2"/><line x1="0" y1="0" x2="0" y2="6" stroke="#bbb" stroke-width="2"/></pattern></defs>"##);
     let plot_bottom = top + LANE_H * chart.lanes.len() as f64;
-    for (from, to) in &chart.outages {
-        let (a, b) = (x(*from), x(*to));
-        let _ = write!(
-            s,
-            r#"<rect class="outage" x="{a:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="url(#hatch)"><title>watch lost: the API server did not answer</title></rect>"#,
-            (b - a).max(1.0),
-            plot_bottom - top
-        );
-    }
     for (i, lane) in chart.lanes.iter().enumerate() {
         let y = top + LANE_H * i as f64;
         if i % 2 == 0 {
@@ -490,6 +486,15 @@ pub fn svg(chart: &Chart) -> String {
             }
         }
     }
+    for (from, to) in &chart.outages {
+        let (a, b) = (x(*from), x(*to));
+        let _ = write!(
+            s,
+            r#"<rect class="outage" opacity="0.55" x="{a:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="url(#hatch)"><title>watch lost: the API server did not answer</title></rect>"#,
+            (b - a).max(1.0),
+            plot_bottom - top
+        );
+    }
     let step = tick_step(span, 10.0);
     let mut t = 0.0;
     while t <= span + 0.001 {
@@ -505,16 +510,26 @@ pub fn svg(chart: &Chart) -> String {
     for ((name, at), row) in chart.marks.iter().zip(mark_rows) {
         let mx = x(*at);
         let ly = MARK_ROW_H * (row as f64 + 1.0) - 2.0;
+        // A label that would run past the right edge is written leftwards from its line.
+        let (lx, anchor) = if mx + label_width(name) > LABEL_W + PLOT_W + 30.0 {
+            (mx - 2.0, "end")
+        } else {
+            (mx + 2.0, "start")
+        };
         let _ = write!(
             s,
-            r#"<line class="mark" x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{plot_bottom:.1}"/><text class="marklabel" x="{:.1}" y="{ly:.1}">{}</text>"#,
+            r#"<line class="mark" x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{plot_bottom:.1}"/><text class="marklabel" x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}">{}</text>"#,
             ly + 2.0,
-            mx + 2.0,
             escape(name)
         );
     }
     s.push_str("</svg>");
     s
+}
+
+/// About how wide a mark's label is drawn.
+fn label_width(name: &str) -> f64 {
+    6.5 * name.chars().count() as f64 + 8.0
 }
 
 fn shorten(text: &str, max: usize) -> String {

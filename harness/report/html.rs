@@ -238,7 +238,7 @@ fn claims_table(
         };
         let _ = write!(
             s,
-            "<tr{row_class}><td><code>{}</code>{scenario}</td><td>“{}”</td><td>{}<br><span class=\"note\">{}</span></td><td>{}{notes}</td><td>{}</td><td>{} {}</td></tr>",
+            "<tr{row_class}><td><code>{}</code>{scenario}</td><td>“{}”</td><td>{}<br><span class=\"note\">{}</span></td><td>{}{notes}</td><td>{}</td><td>{}{}</td></tr>",
             escape(&c.id),
             escape(&c.text),
             escape(&c.expected.to_string()),
@@ -246,13 +246,15 @@ fn claims_table(
             escape(&c.measured.to_string()),
             c.expected
                 .tolerance()
+                .filter(|t| !t.is_zero())
                 .map_or_else(|| "—".to_string(), human),
             verdict_pill(verdict),
-            if verdict == Verdict::Drifted {
-                escape(&c.verdict_text().replace("drifted", ""))
-            } else {
-                String::new()
-            },
+            c.drift()
+                .map(|d| format!(
+                    "<br><span class=\"note\">{} beyond the bound</span>",
+                    escape(&crate::claims::signed_human(d))
+                ))
+                .unwrap_or_default(),
         );
     }
     s.push_str("</table>");
