@@ -1046,3 +1046,48 @@ fn render_a_chapter_7_report_with_chromium() {
     assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
     eprintln!("rendered {}", png.display());
 }
+
+#[test]
+fn labs_report_merges_run_folders_into_a_drift_page() {
+    let tmp = TempDir::new("labs-report");
+    let mut args = vec![
+        "--out".to_string(),
+        tmp.path().join("out").display().to_string(),
+    ];
+    for (i, (version, secs)) in [("v1.31.4", 38), ("v1.33.7", 51), ("v1.33.7", 49)]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tmp.path().join(format!("run-{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = serde_json::to_string(&synthetic(&format!("night-{i}"), version, secs)).unwrap();
+        std::fs::write(dir.join("run.json"), json).unwrap();
+        args.push(dir.display().to_string());
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labs-report"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(tmp.path().join("out/drift.md")).unwrap();
+    assert!(md.contains("| claim | v1.31.4 | v1.33.7 |"), "{md}");
+    assert!(md.contains("50 s (49 s–51 s, n=2) — drifted 2/2"), "{md}");
+    assert!(
+        std::fs::read_to_string(tmp.path().join("out/drift.html"))
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_labs-report"))
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("run.json"),
+        "names the missing file"
+    );
+}

@@ -341,14 +341,14 @@ impl RunReport {
     }
 
     /// The Kubernetes version it ran against: the one the cluster reported, else the one
-    /// requested.
+    /// requested (`1.33 (requested)`).
     #[must_use]
     pub fn kubernetes_version(&self) -> String {
         self.environment
             .cluster
             .as_ref()
             .and_then(|c| c.kubernetes_version.clone())
-            .unwrap_or_else(|| self.environment.requested_k8s_version.clone())
+            .unwrap_or_else(|| format!("{} (requested)", self.environment.requested_k8s_version))
     }
 
     /// Reads `run.json`.
