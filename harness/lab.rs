@@ -832,29 +832,79 @@ const TAIL_LINES: usize = 20;
 fn last_command(jsonl: &Path) -> Option<LastCommand> {
     let text = std::fs::read_to_string(jsonl).ok()?;
     let entry: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
-    let ending = match (entry["ending"]["kind"].as_str(), &entry["ending"]["value"]) {
+    Some(describe_command(&entry))
+}
+
+/// The exit-code sentinel the provider wraps node scripts with (`provider::wrap_script`).
+static SENTINEL_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^__K8S_LABS_EXIT_[0-9a-f]+__(\d+)\r?$\n?").expect("valid regex")
+});
+
+/// A transcript entry as a failure message shows it: a script run on a node through
+/// `minikube ssh` is shown as that script, with its own exit code (the sentinel line removed).
+fn describe_command(entry: &serde_json::Value) -> LastCommand {
+    let mut ending = match (entry["ending"]["kind"].as_str(), &entry["ending"]["value"]) {
         (Some("exit"), v) => format!("exit {v}"),
         (Some(kind), _) => kind.replace('_', " "),
         _ => "unknown".into(),
     };
-    let mut output = entry["stdout"].as_str().unwrap_or_default().to_string();
+    let mut output = entry["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string();
     let stderr = entry["stderr"].as_str().unwrap_or_default();
     if !stderr.is_empty() {
         output.push_str("\n[stderr]\n");
         output.push_str(stderr);
     }
+    let mut command = entry["command"].as_str().unwrap_or_default().to_string();
+    if let Some(script) = entry["note"]
+        .as_str()
+        .filter(|n| n.starts_with("script on "))
+        && let Some(code) = SENTINEL_LINE.captures(&output).map(|c| c[1].to_string())
+    {
+        output = SENTINEL_LINE.replace_all(&output, "").into_owned();
+        command = script.to_string();
+        ending = format!("exit {code}");
+    }
     let lines: Vec<&str> = output.trim_end().lines().collect();
     let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
-    Some(LastCommand {
-        command: entry["command"].as_str().unwrap_or_default().to_string(),
+    LastCommand {
+        command,
         ending,
         tail,
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_script_is_shown_as_the_script_with_its_own_exit_code() {
+        let entry = serde_json::json!({
+            "command": "minikube ssh -p labs -n labs -- 'bash -c ...'",
+            "note": "script on labs:\ncontainerd --version && sudo systemctl is-active containerd",
+            "ending": {"kind": "exit", "value": 0},
+            "stdout": "containerd 1.6.20\r\ninactive\r\n__K8S_LABS_EXIT_04151ed33145130f__3\r\n",
+            "stderr": ""
+        });
+        let shown = describe_command(&entry);
+        assert_eq!(
+            shown.command,
+            "script on labs:\ncontainerd --version && sudo systemctl is-active containerd"
+        );
+        assert_eq!(shown.ending, "exit 3");
+        assert_eq!(shown.tail, "containerd 1.6.20\ninactive");
+        let plain = describe_command(
+            &serde_json::json!({"command": "kubectl get nodes", "ending": {"kind": "timed_out"}, "stdout": "a\nb\n", "stderr": "err\n"}),
+        );
+        assert_eq!(
+            (plain.ending.as_str(), plain.tail.as_str()),
+            ("timed out", "a\nb\n[stderr]\nerr")
+        );
+    }
 
     #[test]
     fn containerd_version_lines_in_real_formats() {

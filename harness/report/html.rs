@@ -454,7 +454,7 @@ fn attempt_section(attempt: &Attempt, root: &Path, last: bool) -> String {
     }
     if last {
         let entries = read_timeline(root, lab);
-        if let Some(chart) = chart::build(&entries) {
+        if let Some(chart) = chart::build(&entries).filter(|c| !c.lanes.is_empty()) {
             s.push_str("<h4>Timeline</h4>");
             s.push_str(&chart::svg(&chart));
             s.push_str(r#"<div class="legend"><span><i style="background:#34a853"></i>Ready / Running</span><span><i style="background:#81c995"></i>Running, not ready</span><span><i style="background:#fbbc04"></i>Pending</span><span><i style="background:#f29900"></i>Unknown</span><span><i style="background:#d93025"></i>NotReady / Failed</span><span><i style="background:#9334e6"></i>Terminating</span><span><i style="background:#9aa0a6"></i>no status / done</span><span>▼ taints, restarts, events (hover for details)</span><span>○ observed late (after a watch reconnect)</span><span>dashed blue: marks</span><span>hatched: watch lost</span></div>"#);
@@ -467,9 +467,17 @@ fn attempt_section(attempt: &Attempt, root: &Path, last: bool) -> String {
             }
         }
         if let Some(t) = &lab.timeline {
+            let only_marks = entries
+                .iter()
+                .all(|e| matches!(e.subject, crate::timeline::Subject::Harness));
+            let why = if only_marks {
+                "; marks only: the scenario attached no cluster API"
+            } else {
+                ""
+            };
             let _ = write!(
                 s,
-                r#"<p class="note">Timeline: {} ({} entries)</p>"#,
+                r#"<p class="note">Timeline: {} ({} entries{why})</p>"#,
                 rel_link(t, t),
                 entries.len()
             );
