@@ -1091,3 +1091,51 @@ fn labs_report_merges_run_folders_into_a_drift_page() {
         "names the missing file"
     );
 }
+
+#[tokio::test]
+async fn a_drifted_claim_fails_its_step_only_with_strict_claims() {
+    let tmp = TempDir::new("strict");
+    let settings = Settings {
+        provider: ProviderKind::Minikube,
+        minikube: fake_minikube(tmp.path(), ""),
+        profile: "labs".into(),
+        k8s_version: "1.33".parse().unwrap(),
+        timing: Timing::Fast,
+        keep_on_failure: false,
+    };
+    for strict in [false, true] {
+        let mut run = Run::new(
+            settings.clone(),
+            Reports::create(tmp.path().join(format!("r-{strict}"))).unwrap(),
+            Redactor::new(),
+        );
+        run.set_strict_claims(strict);
+        let lease = run.lease_profile();
+        let mut lab = run.new_lab("Resiliency", "Worker down", &lease).unwrap();
+        assert_eq!(
+            lab.claim(rebalance_claim()).unwrap(),
+            k8s_labs::claims::Verdict::Holds
+        );
+        let drifted = lab.claim(not_ready_claim(41));
+        if strict {
+            let err = drifted.unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("claim ch7.not-ready-latency drifted (--strict-claims)"),
+                "{err}"
+            );
+        } else {
+            assert_eq!(drifted.unwrap(), k8s_labs::claims::Verdict::Drifted);
+        }
+        // Recorded either way; a claim with the same id replaces the earlier one.
+        assert_eq!(lab.claims().len(), 2);
+        let _ = lab.claim(not_ready_claim(5));
+        assert_eq!(
+            lab.claims()
+                .iter()
+                .filter(|c| c.id == "ch7.not-ready-latency")
+                .count(),
+            1
+        );
+    }
+}

@@ -183,7 +183,8 @@ pub fn timing_values(
         .and_then(|t| serde_saphyr::from_str(t).ok())
         .unwrap_or(serde_json::Value::Null);
     // kube-controller-manager's --node-monitor-grace-period: 40s, 50s since 1.32 (PR 126287,
-    // pkg/controller/nodelifecycle/config/v1alpha1/defaults.go); --node-monitor-period 5s.
+    // pkg/controller/nodelifecycle/config/v1alpha1/defaults.go); --node-monitor-period 5s
+    // (KubeCloudSharedConfiguration, staging/src/k8s.io/cloud-provider/config/v1alpha1/defaults.go).
     // kube-apiserver's DefaultTolerationSeconds admission: 300 s for both tolerations
     // (plugin/pkg/admission/defaulttolerationseconds/admission.go).
     let grace = if version.minor() >= 32 { "50s" } else { "40s" };
