@@ -378,6 +378,8 @@ impl Drift {
                     "failed"
                 } else if st.contains(&Status::Flaky) {
                     "flaky"
+                } else if !st.contains(&Status::Passed) {
+                    "none"
                 } else {
                     "passed"
                 };
