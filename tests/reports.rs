@@ -1139,3 +1139,106 @@ async fn a_drifted_claim_fails_its_step_only_with_strict_claims() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_collector_keeps_every_retry_and_a_retried_pass_is_flaky() {
+    let feature = gherkin::Feature::parse(feature_text(), gherkin::GherkinEnv::default()).unwrap();
+    let scenario = feature.scenarios[0].clone();
+    let (f, sc) = (
+        event::Source::new(feature.clone()),
+        event::Source::new(scenario.clone()),
+    );
+    let steps: Vec<_> = scenario
+        .steps
+        .iter()
+        .cloned()
+        .map(event::Source::new)
+        .collect();
+    let mut c = report::Collector::new();
+    let scen = |e: event::Scenario<NoWorld>, current: usize| {
+        Cucumber::Feature(
+            f.clone(),
+            FeatureEvent::Scenario(
+                sc.clone(),
+                e.with_retries(Some(Retries {
+                    current,
+                    left: 1 - current,
+                })),
+            ),
+        )
+    };
+    send::<NoWorld>(&mut c, Cucumber::Started).await;
+    // First attempt: the first step fails, the second never runs.
+    send(&mut c, scen(event::Scenario::Started, 0)).await;
+    send(
+        &mut c,
+        scen(
+            event::Scenario::Step(steps[0].clone(), event::Step::Started),
+            0,
+        ),
+    )
+    .await;
+    send(
+        &mut c,
+        scen(
+            event::Scenario::Step(
+                steps[0].clone(),
+                event::Step::Failed(
+                    None,
+                    None,
+                    None,
+                    event::StepError::Panic(Arc::new("node not ready".to_string())),
+                ),
+            ),
+            0,
+        ),
+    )
+    .await;
+    send(&mut c, scen(event::Scenario::Finished, 0)).await;
+    // The retry passes.
+    send(&mut c, scen(event::Scenario::Started, 1)).await;
+    for s in &steps {
+        send(
+            &mut c,
+            scen(event::Scenario::Step(s.clone(), event::Step::Started), 1),
+        )
+        .await;
+        send(
+            &mut c,
+            scen(
+                event::Scenario::Step(
+                    s.clone(),
+                    event::Step::Passed(regex::Regex::new("x").unwrap().capture_locations(), None),
+                ),
+                1,
+            ),
+        )
+        .await;
+    }
+    send(&mut c, scen(event::Scenario::Finished, 1)).await;
+    send::<NoWorld>(&mut c, Cucumber::Finished).await;
+    let report = c.report("r", Environment::default(), BTreeMap::new());
+    let sc = &report.features[0].scenarios[0];
+    assert_eq!(sc.attempts.len(), 2);
+    assert_eq!(sc.attempts[0].status, Status::Failed);
+    assert_eq!(
+        sc.attempts[0]
+            .steps
+            .iter()
+            .map(|s| s.status)
+            .collect::<Vec<_>>(),
+        [Status::Failed, Status::NotRun]
+    );
+    assert_eq!(
+        sc.attempts[0].steps[0].error.as_deref(),
+        Some("node not ready")
+    );
+    assert_eq!(sc.attempts[1].status, Status::Passed);
+    assert_eq!(sc.status(), Status::Flaky);
+    assert_eq!(report.features[0].tags, ["@chapter-7"]);
+    let xml = report::junit::render(&report).unwrap();
+    assert!(
+        xml.contains("<flakyFailure") && !xml.contains("<failure"),
+        "{xml}"
+    );
+}
