@@ -1206,10 +1206,7 @@ async fn the_collector_keeps_every_retry_and_a_retried_pass_is_flaky() {
         send(
             &mut c,
             scen(
-                event::Scenario::Step(
-                    s.clone(),
-                    event::Step::Passed(regex::Regex::new("x").unwrap().capture_locations(), None),
-                ),
+                event::Scenario::Step(s.clone(), event::Step::Passed(captures.clone(), None)),
                 1,
             ),
         )
