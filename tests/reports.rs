@@ -1154,6 +1154,7 @@ async fn the_collector_keeps_every_retry_and_a_retried_pass_is_flaky() {
         .cloned()
         .map(event::Source::new)
         .collect();
+    let captures = regex::Regex::new("x").unwrap().capture_locations();
     let mut c = report::Collector::new();
     let scen = |e: event::Scenario<NoWorld>, current: usize| {
         Cucumber::Feature(
