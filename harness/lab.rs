@@ -4,14 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 use regex::Regex;
 
+use crate::claims::{Claim, DurationExpectation, Measurement, Verdict};
 use crate::jumpbox::{HttpReply, Jumpbox, JumpboxError};
 use crate::provider::{Minikube, NodeInfo, ProviderError, ScriptOutput};
+use crate::report::{LabRecord, LastCommand};
 use crate::settings::Settings;
+use crate::timeline::{ObjectRef, Query, Recorder, StateQuery, TimeBasis, Timeline, TimelineError};
 use crate::transcript::shell_quote;
+use crate::wait::{Backoff, Expect, Wait, WaitError};
 
 /// Errors from lab operations and checks.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +61,70 @@ pub enum LabError {
     /// A step needs nodes but none were listed yet.
     #[error("no nodes are known yet: start the profile first")]
     NoNodes,
+    /// The exported kubeconfig cannot be used.
+    #[error(
+        "cannot use the kubeconfig {path} for the cluster API: {detail}: export it again from the control-plane node"
+    )]
+    Kubeconfig {
+        /// The kubeconfig.
+        path: PathBuf,
+        /// What is wrong (redacted).
+        detail: String,
+    },
+    /// A step needs the cluster API but none was attached yet.
+    #[error(
+        "the scenario has no cluster API yet: export the kubeconfig and call `attach_cluster` first"
+    )]
+    NoCluster,
+    /// A timeline query failed (a mark that was never set).
+    #[error(transparent)]
+    Timeline(#[from] TimelineError),
+    /// A wait on the timeline failed.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+    /// A measured duration is outside its expectation.
+    #[error("{name}: measured {measured}, expected {expected} ({origin})")]
+    Timing {
+        /// The measurement.
+        name: String,
+        /// The value, for people.
+        measured: String,
+        /// The expectation, for people.
+        expected: String,
+        /// Where the expectation comes from.
+        origin: String,
+    },
+    /// A claim drifted and the run was given `--strict-claims`.
+    #[error(
+        "claim {id} drifted (--strict-claims): the course says {text:?}; expected {expected}, measured {measured}"
+    )]
+    ClaimDrifted {
+        /// The claim.
+        id: String,
+        /// The course's words.
+        text: String,
+        /// The expectation, for people.
+        expected: String,
+        /// The measurement, for people.
+        measured: String,
+    },
+}
+
+/// How a timeline-backed wait looks: the timeline is in memory, so often.
+const TIMELINE_BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(50),
+    max: Duration::from_millis(500),
+    factor: 2.0,
+};
+
+/// Extra time a timing wait gives the watch to deliver a transition that happened at the deadline.
+const OBSERVATION_SLACK: Duration = Duration::from_secs(2);
+
+/// The cluster API of a scenario: its client and the recorder feeding the timeline.
+struct ClusterApi {
+    client: kube::Client,
+    kubeconfig: PathBuf,
+    _recorder: Recorder,
 }
 
 /// What `containerd --version` says (containerd `cmd/containerd/command/main.go` prints
@@ -130,6 +200,12 @@ pub struct Lab {
     outcomes: BTreeMap<String, String>,
     marks: BTreeMap<String, jiff::Timestamp>,
     jumpbox: Option<Jumpbox>,
+    timeline: Timeline,
+    cluster: Option<ClusterApi>,
+    measurements: Vec<Measurement>,
+    claims: Vec<Claim>,
+    strict_claims: bool,
+    touched: BTreeSet<ObjectRef>,
 }
 
 impl fmt::Debug for Lab {
@@ -150,6 +226,20 @@ impl fmt::Debug for Lab {
             .field("outcomes", &self.outcomes)
             .field("marks", &self.marks)
             .field("jumpbox", &self.jumpbox)
+            .field(
+                "cluster_api",
+                &self.cluster.as_ref().map(|c| c.kubeconfig.clone()),
+            )
+            .field("timeline", &self.timeline)
+            .field("measurements", &self.measurements)
+            .field(
+                "claims",
+                &self
+                    .claims
+                    .iter()
+                    .map(|c| format!("{}: {}", c.id, c.verdict_text()))
+                    .collect::<Vec<_>>(),
+            )
             .field("transcript", &self.minikube.runner().transcript().dir())
             .finish()
     }
@@ -171,6 +261,8 @@ impl Lab {
     /// A lab for one scenario, driving `minikube` (its profile and transcript are the scenario's).
     #[must_use]
     pub fn new(minikube: Minikube, settings: Settings) -> Self {
+        let transcript = minikube.runner().transcript();
+        let timeline = Timeline::new(transcript.dir(), transcript.redactor().clone());
         Self {
             minikube,
             settings,
@@ -179,7 +271,20 @@ impl Lab {
             outcomes: BTreeMap::new(),
             marks: BTreeMap::new(),
             jumpbox: None,
+            timeline,
+            cluster: None,
+            measurements: Vec::new(),
+            claims: Vec::new(),
+            strict_claims: false,
+            touched: BTreeSet::new(),
         }
+    }
+
+    /// Makes drifted claims fail their step (`--strict-claims`).
+    #[must_use]
+    pub fn strict_claims(mut self, strict: bool) -> Self {
+        self.strict_claims = strict;
+        self
     }
 
     /// Records the profiles this lab creates in `live` (shared by the run's labs).
@@ -224,9 +329,13 @@ impl Lab {
         self.outcomes.get(name).map(String::as_str)
     }
 
-    /// Marks the current time under `name`.
-    pub fn mark(&mut self, name: impl Into<String>) {
-        self.marks.insert(name.into(), jiff::Timestamp::now());
+    /// Marks the current time under `name` ("worker stopped"), on the timeline too: timing
+    /// assertions and claims measure from marks.
+    pub fn mark(&mut self, name: impl Into<String>) -> jiff::Timestamp {
+        let name = name.into();
+        let at = self.timeline.mark(&name);
+        self.marks.insert(name, at);
+        at
     }
 
     /// When `name` was marked.
@@ -391,6 +500,276 @@ impl Lab {
         Ok(())
     }
 
+    /// The scenario's timeline (nodes, pods, events and marks; see [`crate::timeline`]).
+    #[must_use]
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Gives the scenario its cluster API: a kube-rs client from the kubeconfig the harness
+    /// exported to the host, and the timeline recorder (watches on nodes, pods, events, leases).
+    /// The kubeconfig's credentials are registered with the redactor first. Calling it again
+    /// (a new kubeconfig after a restart) replaces the client and recorder; the timeline goes on.
+    ///
+    /// # Errors
+    /// [`LabError::Kubeconfig`] when the file cannot be read or used.
+    pub async fn attach_cluster(&mut self, kubeconfig: &Path) -> Result<(), LabError> {
+        let redactor = self.minikube.runner().transcript().redactor().clone();
+        let fail = |detail: String| LabError::Kubeconfig {
+            path: kubeconfig.to_path_buf(),
+            detail: redactor.redact(&detail),
+        };
+        let text = std::fs::read_to_string(kubeconfig).map_err(|e| fail(e.to_string()))?;
+        register_kubeconfig_secrets(&redactor, &text);
+        let config = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| fail(e.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(
+            config,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
+        let recorder = Recorder::start(&client, &self.timeline);
+        self.cluster = Some(ClusterApi {
+            client,
+            kubeconfig: kubeconfig.to_path_buf(),
+            _recorder: recorder,
+        });
+        self.mark("cluster API attached");
+        Ok(())
+    }
+
+    /// The cluster API's client.
+    ///
+    /// # Errors
+    /// [`LabError::NoCluster`] before [`attach_cluster`](Self::attach_cluster).
+    pub fn kube(&self) -> Result<&kube::Client, LabError> {
+        self.cluster
+            .as_ref()
+            .map(|c| &c.client)
+            .ok_or(LabError::NoCluster)
+    }
+
+    /// The exported kubeconfig, once attached.
+    #[must_use]
+    pub fn kubeconfig(&self) -> Option<&Path> {
+        self.cluster.as_ref().map(|c| c.kubeconfig.as_path())
+    }
+
+    /// Remembers an object the scenario works on, for the diagnostics bundle (`kubectl describe`
+    /// of each, events of its namespace). `namespace` is empty for cluster-scoped kinds.
+    pub fn touch(&mut self, kind: &str, namespace: &str, name: &str) {
+        self.touched.insert(ObjectRef {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: self.expand(name),
+        });
+    }
+
+    /// Waits for the first transition matching `query` after mark `mark`, measures how long after
+    /// the mark it came (on `basis`'s clock) and records the measurement `name` with `expected`.
+    /// The wait lasts until the latest acceptable time (for a lower bound only: twice the value)
+    /// plus a little for the watch to deliver.
+    ///
+    /// # Errors
+    /// [`LabError::Timing`] when the value is outside `expected` (it is still recorded),
+    /// [`LabError::Wait`] when nothing came in time, [`LabError::Timeline`] for an unknown mark.
+    pub async fn measure(
+        &mut self,
+        name: &str,
+        mark: &str,
+        query: &Query,
+        expected: DurationExpectation,
+        basis: TimeBasis,
+    ) -> Result<Duration, LabError> {
+        let since = self.timeline.mark_time(mark)?;
+        let budget = expected
+            .latest()
+            .unwrap_or(expected.value * 2 + expected.tolerance);
+        let elapsed = crate::timeline::duration_between(since, jiff::Timestamp::now());
+        let remaining = budget.saturating_sub(elapsed) + OBSERVATION_SLACK;
+        let what = format!("{} after {mark:?}", query.what());
+        let waited = Wait::until(&what, remaining)
+            .backoff(TIMELINE_BACKOFF)
+            .poll(self.timeline.transition_probe(mark, query))
+            .await;
+        let mut measurement = Measurement {
+            from_mark: Some(mark.to_string()),
+            to: Some(query.what().to_string()),
+            basis,
+            expected: Some(expected.clone()),
+            ..Measurement::new(name, Duration::ZERO)
+        };
+        match waited {
+            Ok(found) => {
+                let value = crate::timeline::duration_between(since, found.value.time(basis));
+                measurement.value = Some(value);
+                if found.value.late() {
+                    measurement.note =
+                        Some("the transition was observed late (after a watch reconnect)".into());
+                }
+                self.measurements.push(measurement);
+                if expected.holds_for(value) {
+                    Ok(value)
+                } else {
+                    Err(LabError::Timing {
+                        name: name.to_string(),
+                        measured: crate::claims::human(value),
+                        expected: expected.to_string(),
+                        origin: expected.source.to_string(),
+                    })
+                }
+            }
+            Err(e) => {
+                measurement.value = None;
+                measurement.note = Some(format!(
+                    "not seen within {}",
+                    crate::claims::human(budget + OBSERVATION_SLACK)
+                ));
+                self.measurements.push(measurement);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Checks that `query` has held since mark `mark` and keeps holding until `period` after it
+    /// (checked on every timeline entry, so a short break between two looks is caught).
+    ///
+    /// # Errors
+    /// [`LabError::Wait`] naming the first state that broke it; [`LabError::Timeline`] for an
+    /// unknown mark.
+    pub async fn expect_stays(
+        &mut self,
+        mark: &str,
+        query: &StateQuery,
+        period: Duration,
+    ) -> Result<(), LabError> {
+        let since = self.timeline.mark_time(mark)?;
+        let elapsed = crate::timeline::duration_between(since, jiff::Timestamp::now());
+        let remaining = period.saturating_sub(elapsed);
+        Wait::new(
+            format!(
+                "{} for {} after {mark:?}",
+                query.what(),
+                crate::claims::human(period)
+            ),
+            Expect::StaysFor { period: remaining },
+        )
+        .backoff(TIMELINE_BACKOFF)
+        .poll(self.timeline.stays_probe(mark, query))
+        .await?;
+        Ok(())
+    }
+
+    /// Records a measurement taken some other way.
+    pub fn record_measurement(&mut self, measurement: Measurement) {
+        self.measurements.push(measurement);
+    }
+
+    /// The measurements so far.
+    #[must_use]
+    pub fn measurements(&self) -> &[Measurement] {
+        &self.measurements
+    }
+
+    /// Records one of the course's claims and returns its verdict. A claim with the same id
+    /// replaces the earlier one.
+    ///
+    /// # Errors
+    /// [`LabError::ClaimDrifted`] when it drifted and the run was given `--strict-claims` (it is
+    /// recorded all the same).
+    pub fn claim(&mut self, claim: Claim) -> Result<Verdict, LabError> {
+        let verdict = claim.verdict();
+        let err =
+            (verdict == Verdict::Drifted && self.strict_claims).then(|| LabError::ClaimDrifted {
+                id: claim.id.clone(),
+                text: claim.text.clone(),
+                expected: claim.expected.to_string(),
+                measured: claim.measured.to_string(),
+            });
+        self.claims.retain(|c| c.id != claim.id);
+        self.claims.push(claim);
+        err.map_or(Ok(verdict), Err)
+    }
+
+    /// The claims so far.
+    #[must_use]
+    pub fn claims(&self) -> &[Claim] {
+        &self.claims
+    }
+
+    /// Ends the scenario's recording (before its profile is deleted): stops the timeline's
+    /// recorder, reads the cluster's environment when it has one, and collects the diagnostics
+    /// bundle when it failed. Never fails: problems are written into the record.
+    pub async fn conclude(&mut self, failed: bool, reports_root: &Path) -> LabRecord {
+        let transcript = self.minikube.runner().transcript();
+        let dir = transcript.dir().to_path_buf();
+        let relative = |p: &Path| {
+            p.strip_prefix(reports_root)
+                .unwrap_or(p)
+                .display()
+                .to_string()
+        };
+        let mut record = LabRecord {
+            dir: relative(&dir),
+            profile: self.profile().to_string(),
+            transcript: relative(&dir.join("transcript.txt")),
+            marks: self
+                .timeline
+                .entries()
+                .iter()
+                .filter_map(|e| match &e.change {
+                    crate::timeline::Change::Mark { name } => Some((name.clone(), e.observed)),
+                    _ => None,
+                })
+                .collect(),
+            outcomes: self.outcomes.clone(),
+            measurements: self.measurements.clone(),
+            claims: self.claims.clone(),
+            last_command: last_command(&dir.join("transcript.jsonl")),
+            ..LabRecord::default()
+        };
+        if let Some(cluster) = &self.cluster {
+            record.cluster = Some(
+                crate::report::environment::collect_cluster(
+                    &cluster.client,
+                    &cluster.kubeconfig,
+                    self.minikube.runner(),
+                    &self.minikube,
+                    self.settings.k8s_version,
+                )
+                .await,
+            );
+        }
+        if failed {
+            let redactor = transcript.redactor().clone();
+            record.diagnostics = Some(
+                crate::diagnostics::collect(crate::diagnostics::Sources {
+                    scenario_dir: &dir,
+                    reports_root,
+                    redactor: &redactor,
+                    env: self.settings.env(),
+                    minikube: &self.minikube,
+                    nodes: &self.nodes,
+                    kubeconfig: self.kubeconfig(),
+                    touched: &self.touched,
+                })
+                .await,
+            );
+        }
+        // Stop watching before the profile goes away.
+        self.cluster = None;
+        if let Some(path) = self.timeline.path()
+            && path.exists()
+        {
+            record.timeline = Some(relative(&path));
+        }
+        if let Some(e) = self.timeline.write_error() {
+            record.problems.push(e);
+        }
+        record
+    }
+
     /// The course's `curl <target>` from the jumpbox (started on first use: the netshoot
     /// container on the profile's network for real minikube, the host for labsim).
     ///
@@ -453,9 +832,111 @@ impl Lab {
     }
 }
 
+/// Registers a kubeconfig's credentials (each user's `client-key-data`, decoded too, `token`,
+/// `password`) with `redactor`, so the values are hidden wherever they appear.
+pub fn register_kubeconfig_secrets(redactor: &crate::redact::Redactor, kubeconfig: &str) {
+    let Ok(doc) = serde_saphyr::from_str::<serde_json::Value>(kubeconfig) else {
+        return;
+    };
+    let users = doc["users"].as_array().cloned().unwrap_or_default();
+    for user in users {
+        let user = &user["user"];
+        if let Some(key) = user["client-key-data"].as_str() {
+            redactor.register(key);
+            if let Ok(pem) =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key.trim())
+            {
+                redactor.register(String::from_utf8_lossy(&pem).trim());
+            }
+        }
+        for field in ["token", "password"] {
+            if let Some(v) = user[field].as_str() {
+                redactor.register(v);
+            }
+        }
+    }
+}
+
+/// How many trailing lines of the last command's output a failure message quotes.
+const TAIL_LINES: usize = 20;
+
+/// The last entry of a transcript (already redacted), for failure messages.
+fn last_command(jsonl: &Path) -> Option<LastCommand> {
+    let text = std::fs::read_to_string(jsonl).ok()?;
+    let entry: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+    Some(describe_command(&entry))
+}
+
+/// The exit-code sentinel the provider wraps node scripts with (`provider::wrap_script`).
+static SENTINEL_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^__K8S_LABS_EXIT_[0-9a-f]+__(\d+)\r?$\n?").expect("valid regex")
+});
+
+/// A transcript entry as a failure message shows it: a script run on a node through
+/// `minikube ssh` is shown as that script, with its own exit code (the sentinel line removed).
+fn describe_command(entry: &serde_json::Value) -> LastCommand {
+    let mut ending = match (entry["ending"]["kind"].as_str(), &entry["ending"]["value"]) {
+        (Some("exit"), v) => format!("exit {v}"),
+        (Some(kind), _) => kind.replace('_', " "),
+        _ => "unknown".into(),
+    };
+    let mut output = entry["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string();
+    let stderr = entry["stderr"].as_str().unwrap_or_default();
+    if !stderr.is_empty() {
+        output.push_str("\n[stderr]\n");
+        output.push_str(stderr);
+    }
+    let mut command = entry["command"].as_str().unwrap_or_default().to_string();
+    if let Some(script) = entry["note"]
+        .as_str()
+        .filter(|n| n.starts_with("script on "))
+        && let Some(code) = SENTINEL_LINE.captures(&output).map(|c| c[1].to_string())
+    {
+        output = SENTINEL_LINE.replace_all(&output, "").into_owned();
+        command = script.to_string();
+        ending = format!("exit {code}");
+    }
+    let lines: Vec<&str> = output.trim_end().lines().collect();
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+    LastCommand {
+        command,
+        ending,
+        tail,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_script_is_shown_as_the_script_with_its_own_exit_code() {
+        let entry = serde_json::json!({
+            "command": "minikube ssh -p labs -n labs -- 'bash -c ...'",
+            "note": "script on labs:\ncontainerd --version && sudo systemctl is-active containerd",
+            "ending": {"kind": "exit", "value": 0},
+            "stdout": "containerd 1.6.20\r\ninactive\r\n__K8S_LABS_EXIT_04151ed33145130f__3\r\n",
+            "stderr": ""
+        });
+        let shown = describe_command(&entry);
+        assert_eq!(
+            shown.command,
+            "script on labs:\ncontainerd --version && sudo systemctl is-active containerd"
+        );
+        assert_eq!(shown.ending, "exit 3");
+        assert_eq!(shown.tail, "containerd 1.6.20\ninactive");
+        let plain = describe_command(
+            &serde_json::json!({"command": "kubectl get nodes", "ending": {"kind": "timed_out"}, "stdout": "a\nb\n", "stderr": "err\n"}),
+        );
+        assert_eq!(
+            (plain.ending.as_str(), plain.tail.as_str()),
+            ("timed out", "a\nb\n[stderr]\nerr")
+        );
+    }
 
     #[test]
     fn containerd_version_lines_in_real_formats() {

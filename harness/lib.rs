@@ -23,6 +23,8 @@
 //! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`fixtures`]:
 //!   a run's set-up.
 
+pub mod claims;
+pub mod diagnostics;
 pub mod fixtures;
 pub mod gates;
 pub mod jumpbox;
@@ -32,13 +34,16 @@ pub mod lab;
 pub mod labsim;
 pub mod minikube_cli;
 pub mod preflight;
+pub mod progress;
 pub mod provider;
 pub mod provisioning;
 pub mod redact;
+pub mod report;
 pub mod reports;
 pub mod run;
 pub mod runner;
 pub mod settings;
+pub mod timeline;
 pub mod transcript;
 pub mod versions;
 pub mod wait;

@@ -122,6 +122,38 @@ impl Redactor {
     }
 }
 
+impl Redactor {
+    /// Redacts every string (object keys included) inside a JSON value, so that the result is
+    /// still valid JSON (redacting serialised text could break it: a redacted PEM block spans
+    /// lines).
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => *s = self.redact(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (k, mut v) in entries {
+                    self.redact_json(&mut v);
+                    map.insert(self.redact(&k), v);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// Serialises `value` to one line of JSON with every string redacted.
+    ///
+    /// # Panics
+    /// If `value` does not serialise to JSON (the harness's own types always do).
+    #[must_use]
+    pub fn redacted_json_line<T: serde::Serialize>(&self, value: &T) -> String {
+        let mut json = serde_json::to_value(value).expect("the value serialises to JSON");
+        self.redact_json(&mut json);
+        json.to_string()
+    }
+}
+
 /// Keeps the key part of a `key: value` match and hides the value, unless it is already a
 /// placeholder (kubectl prints `REDACTED` / `DATA+OMITTED` itself).
 fn keep_key(c: &Captures<'_>) -> String {
@@ -282,6 +314,23 @@ mod tests {
         assert_eq!(
             clone.redact("a hunter2-and-more b hunter2 c"),
             "a <redacted> b <redacted> c"
+        );
+    }
+
+    #[test]
+    fn json_stays_json_when_a_multi_line_key_is_redacted() {
+        let redactor = Redactor::new();
+        redactor.register("hunter2");
+        let mut v = serde_json::json!({"hunter2": ["-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----", 1, null], "n": {"m": "pw hunter2"}});
+        redactor.redact_json(&mut v);
+        let text = v.to_string();
+        assert!(
+            !text.contains("MIGH") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert_eq!(v["n"]["m"], "pw <redacted>");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&redactor.redacted_json_line(&v)).is_ok()
         );
     }
 

@@ -1,12 +1,15 @@
 //! One labs run: its settings, reports folder, shared redactor, and the profiles its scenarios use.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::lab::{Lab, LiveProfiles};
 use crate::provider::Minikube;
 use crate::redact::Redactor;
+use crate::report::environment::Environment;
+use crate::report::{Collector, LabRecord, ReportError, ScenarioKey};
 use crate::reports::Reports;
 use crate::runner::Runner;
 use crate::settings::Settings;
@@ -24,6 +27,10 @@ pub struct Run {
     profiles: Arc<Mutex<BTreeSet<u32>>>,
     live: LiveProfiles,
     setup: OnceLock<Runner>,
+    strict_claims: bool,
+    environment: Mutex<Environment>,
+    labs: Mutex<BTreeMap<ScenarioKey, Vec<LabRecord>>>,
+    collector: Collector,
 }
 
 /// A profile name held by a running scenario; released when dropped.
@@ -62,7 +69,91 @@ impl Run {
             profiles: Arc::default(),
             live: LiveProfiles::default(),
             setup: OnceLock::new(),
+            strict_claims: false,
+            environment: Mutex::default(),
+            labs: Mutex::default(),
+            collector: Collector::new(),
         }
+    }
+
+    /// Makes drifted claims fail their step (`--strict-claims`).
+    pub fn set_strict_claims(&mut self, strict: bool) {
+        self.strict_claims = strict;
+    }
+
+    /// The run's redactor.
+    #[must_use]
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// The cucumber writer that collects the run's results (tee it into the writer chain).
+    #[must_use]
+    pub fn collector(&self) -> Collector {
+        self.collector.clone()
+    }
+
+    /// The run's id: its reports folder's name.
+    #[must_use]
+    pub fn run_id(&self) -> String {
+        self.reports
+            .root()
+            .file_name()
+            .map_or_else(|| "run".to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// Reads the run-level environment (commit, provider and kubectl versions, OS) through the
+    /// setup runner, for every report.
+    ///
+    /// # Errors
+    /// [`TranscriptError`] when the setup transcript cannot be created.
+    pub async fn record_environment(&self, checkout: &Path) -> Result<(), TranscriptError> {
+        let runner = self.setup_runner()?;
+        let env = crate::report::environment::collect_run(&runner, &self.settings, checkout).await;
+        *self
+            .environment
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = env;
+        Ok(())
+    }
+
+    /// Ends a scenario's recording (before its profile is deleted: diagnostics need the
+    /// cluster) and keeps its record for the reports.
+    pub async fn conclude_lab(&self, key: ScenarioKey, lab: &mut Lab, failed: bool) {
+        let record = lab.conclude(failed, self.reports.root()).await;
+        self.labs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .push(record);
+    }
+
+    /// Writes the run's reports (`run.json`, `junit.xml`, `report.html`, `summary.md`) from what
+    /// the collector and the labs recorded; returns the files written.
+    ///
+    /// # Errors
+    /// [`ReportError`] when a file cannot be written.
+    pub fn write_reports(&self) -> Result<Vec<PathBuf>, ReportError> {
+        let labs = std::mem::take(
+            &mut *self
+                .labs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let mut env = self
+            .environment
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        // The run's cluster facts: those of the last scenario (in feature order) that reached one.
+        env.cluster = labs
+            .values()
+            .flatten()
+            .filter_map(|r| r.cluster.clone())
+            .next_back();
+        let report = self.collector.report(&self.run_id(), env, labs);
+        crate::report::write_all(&report, self.reports.root(), &self.redactor)
     }
 
     /// The settings.
@@ -134,7 +225,9 @@ impl Run {
         let transcript = Transcript::create(dir, self.redactor.clone())?;
         let runner = Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT);
         let minikube = Minikube::new(&self.settings.minikube, profile.name(), runner);
-        Ok(Lab::new(minikube, self.settings.clone()).tracked_by(self.live.clone()))
+        Ok(Lab::new(minikube, self.settings.clone())
+            .tracked_by(self.live.clone())
+            .strict_claims(self.strict_claims))
     }
 
     /// Deletes every profile a lab created and did not delete (an interrupted run), or with

@@ -272,7 +272,14 @@ impl Runner {
         let mut running = self.start(cmd, false)?;
         let handle = Arc::clone(&running.handle);
         let waiting = tokio::task::spawn_blocking(move || handle.wait().map(|o| o.status));
-        let ending = match tokio::time::timeout(timeout, waiting).await {
+        let shown = self.redact(&shell_join(cmd.argv()));
+        let ending = match crate::progress::track(
+            &shown,
+            Some(timeout),
+            tokio::time::timeout(timeout, waiting),
+        )
+        .await
+        {
             Ok(joined) => {
                 let status = joined
                     .expect("the wait thread does not panic")

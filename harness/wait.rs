@@ -211,10 +211,16 @@ impl Wait {
             .build();
         let mut looks = 0u32;
         let mut last = String::from("(never looked)");
+        let mut progress = crate::progress::begin(&self.what, Some(deadline));
         loop {
             looks += 1;
             let result = probe().await;
             let now = start.elapsed();
+            if let Ok(Probe::Fails(state)) = &result {
+                progress.update(state);
+            } else {
+                progress.update("holds");
+            }
             match result {
                 Err(e) => {
                     return Err(WaitError::Aborted {

@@ -23,6 +23,7 @@ use k8s_labs::gates::{self, Gated};
 use k8s_labs::lab::Cleanup;
 use k8s_labs::provisioning::{self, Scripts};
 use k8s_labs::redact::Redactor;
+use k8s_labs::report::{self, ScenarioKey};
 use k8s_labs::reports::{Reports, new_run_id};
 use k8s_labs::run::Run;
 use k8s_labs::settings::{
@@ -63,10 +64,15 @@ struct LabsCli {
     /// academy.learnk8s.io scripts, real minikube only).
     #[arg(long, value_name = "ours|published", default_value_t = Scripts::Ours)]
     scripts: Scripts,
+    /// Fail a scenario when one of the course's claims drifted (claims are only reported
+    /// otherwise).
+    #[arg(long)]
+    strict_claims: bool,
 }
 
-/// The CLI of the writer chain below (terminal output teed with cucumber JSON).
-type LabsWriterCli = cli::Compose<writer::basic::Cli, cli::Empty>;
+/// The CLI of the writer chain below (terminal output teed with cucumber JSON and the reports'
+/// collector).
+type LabsWriterCli = cli::Compose<cli::Compose<writer::basic::Cli, cli::Empty>, cli::Empty>;
 
 static RUN: OnceLock<Run> = OnceLock::new();
 
@@ -134,6 +140,8 @@ async fn labs(
     }
     provisioning::check(settings.scripts, settings.provider)?;
     let mut run = Run::new(settings, reports, Redactor::new());
+    run.set_strict_claims(custom.strict_claims);
+    k8s_labs::progress::install(k8s_labs::progress::Progress::stderr(run.redactor().clone()));
     let setup = run.setup_runner()?;
 
     let started = std::time::Instant::now();
@@ -158,6 +166,7 @@ async fn labs(
         }
     };
     run.set_minikube(minikube);
+    run.record_environment(root).await?;
     let run = RUN.get_or_init(|| run);
     let s = run.settings();
     eprintln!(
@@ -169,8 +178,8 @@ async fn labs(
         s.profile
     );
 
-    let json_path = run.reports().root().join("cucumber.json");
-    let json = std::fs::File::create(&json_path)
+    let json_path = run.reports().root().join(report::CUCUMBER_JSON);
+    let json = report::RedactedFile::create(&json_path, run.redactor().clone())
         .with_context(|| format!("cannot create {}", json_path.display()))?;
     let cucumber = LabWorld::cucumber::<PathBuf>()
         // Version gates (`@k8s(...)`) for this run's Kubernetes version: see harness/gates.rs.
@@ -179,6 +188,11 @@ async fn labs(
             writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
                 .summarized()
                 .tee::<LabWorld, _>(writer::Json::for_tee(json))
+                .tee::<LabWorld, _>(
+                    run.collector()
+                        .discard_stats_writes()
+                        .discard_arbitrary_writes(),
+                )
                 .normalized(),
         )
         .fail_on_skipped_with(gates::should_fail_on_skipped)
@@ -193,10 +207,12 @@ async fn labs(
             }
             .boxed_local()
         })
-        .after(|_feature, _rule, scenario, finished, world| {
+        .after(move |feature, _rule, scenario, finished, world| {
             async move {
                 let failed = !matches!(finished, ScenarioFinished::StepPassed);
                 let Some(mut lab) = world.and_then(LabWorld::take_lab) else { return };
+                run.conclude_lab(ScenarioKey::of(feature, scenario), &mut lab, failed)
+                    .await;
                 match lab.finish(failed).await {
                     Ok(Cleanup::Kept(how)) => eprintln!("{}: {how}", scenario.name),
                     Ok(Cleanup::Deleted | Cleanup::Nothing) => {}
@@ -216,6 +232,10 @@ async fn labs(
     tokio::select! {
         out = cucumber => {
             let failed = cucumber::writer::Stats::<LabWorld>::execution_has_failed(&out);
+            let written = run.write_reports()?;
+            if let Some(html) = written.iter().find(|p| p.ends_with(report::REPORT_HTML)) {
+                eprintln!("k8s-labs: report: {}", html.display());
+            }
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         signal = interrupted() => {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod api;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
