@@ -1,6 +1,5 @@
 //! Temporary directories, loopback addresses, a PKI, and a real etcd. Everything cleans up on drop, also when a test panics.
 
-
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

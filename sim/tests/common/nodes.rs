@@ -3,7 +3,6 @@
 //! checks that nothing of a profile is left behind. Everything a test creates is removed by
 //! [`Lab`]'s `Drop`, also when the test fails.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
