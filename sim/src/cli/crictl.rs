@@ -258,15 +258,7 @@ pub fn inspect_json(c: &Container, minor: Minor) -> J {
             J::obj(vec![
                 ("image", J::s(&c.image)),
                 ("annotations", J::Obj(vec![])),
-                (
-                    "userSpecifiedImage",
-                    J::s(
-                        c.annotations
-                            .get("io.kubernetes.container.image")
-                            .cloned()
-                            .unwrap_or_default(),
-                    ),
-                ),
+                ("userSpecifiedImage", J::s(&c.config.user_specified_image)),
                 ("runtimeHandler", J::s("")),
             ]),
         ),

@@ -377,8 +377,11 @@ pub struct Mount {
 pub struct ContainerConfig {
     /// Name and attempt.
     pub metadata: ContainerMetadata,
-    /// Image reference.
+    /// Image reference or ID (the kubelet passes the image ID it resolved).
     pub image: String,
+    /// The image as the pod spec names it (CRI `ImageSpec.user_specified_image`).
+    #[serde(default)]
+    pub user_specified_image: String,
     /// Entrypoint override (pod spec `command`).
     #[serde(default)]
     pub command: Vec<String>,

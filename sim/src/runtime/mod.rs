@@ -991,11 +991,11 @@ impl Runtime {
             ),
             None => (vec![], vec![], vec![], c.config.image.clone()),
         };
-        let user_image = c
-            .annotations
-            .get("io.kubernetes.container.image")
-            .cloned()
-            .unwrap_or(image_name);
+        let user_image = if c.config.user_specified_image.is_empty() {
+            image_name
+        } else {
+            c.config.user_specified_image.clone()
+        };
         let argv = effective_argv(&entrypoint, &cmd, &c.config.command, &c.config.args);
         let bind_ip: Ipv4Addr = sb.bind_ip.parse().unwrap_or(self.inner.node.ip);
         let mut env: Vec<(String, String)> = vec![(
