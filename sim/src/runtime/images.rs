@@ -38,6 +38,9 @@ pub struct ImageMeta {
 /// without a registry is on `docker.io`, a single-component name there is under `library/`, and a
 /// reference without tag or digest gets `:latest`.
 pub fn normalize(reference: &str) -> String {
+    if let Ok(r) = crate::images::catalog::Reference::parse(reference) {
+        return r.to_string();
+    }
     let (name_tag, digest) = match reference.split_once('@') {
         Some((n, d)) => (n, Some(d)),
         None => (reference, None),
@@ -108,47 +111,24 @@ pub fn pull_error(reference: &str) -> String {
     )
 }
 
-/// Looks a (normalised) reference up in labsim's image catalogue.
-///
-/// Until the image catalogue (`crate::images::catalog`, branch `images`) is merged, this is a
-/// stand-in with the same identity rules for the images the kubelet's own tests run (pause, etcd,
-/// the control-plane images, podinfo): IDs and digests are `sha256:` + SHA-256 of the normalised
-/// reference, not the registry's.
-pub fn lookup(normalized: &str) -> Option<ImageMeta> {
-    let repo = repository(normalized);
-    let sha = |what: &str| {
-        let d = ring::digest::digest(
-            &ring::digest::SHA256,
-            format!("{what} {normalized}").as_bytes(),
-        );
-        crate::pki::hex(d.as_ref())
-    };
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let path = (
-        "PATH".to_string(),
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-    );
-    type Config = (Vec<String>, Vec<String>, Vec<(String, String)>, u64);
-    let (entrypoint, cmd, env, size): Config = match repo {
-        "registry.k8s.io/pause" => (s(&["/pause"]), vec![], vec![], 321_520),
-        "registry.k8s.io/etcd" => (vec![], s(&["/usr/local/bin/etcd"]), vec![path], 57_680_541),
-        "registry.k8s.io/kube-apiserver"
-        | "registry.k8s.io/kube-controller-manager"
-        | "registry.k8s.io/kube-scheduler"
-        | "registry.k8s.io/kube-proxy" => (vec![], vec![], vec![path], 30_112_528),
-        "ghcr.io/learnk8s/podinfo" | "docker.io/stefanprodan/podinfo" => {
-            (vec![], s(&["./podinfo"]), vec![path], 18_045_872)
-        }
-        _ => return None,
-    };
+/// Looks a reference up in labsim's image catalogue ([`crate::images::catalog`]).
+pub fn lookup(reference: &str) -> Option<ImageMeta> {
+    let spec = crate::images::catalog::lookup(reference)?;
     Some(ImageMeta {
-        reference: normalized.to_string(),
-        id: format!("sha256:{}", sha("labsim image")),
-        repo_digest: format!("{repo}@sha256:{}", sha("labsim manifest")),
-        size,
-        entrypoint,
-        cmd,
-        env,
+        reference: spec.reference.to_string(),
+        id: spec.id.clone(),
+        repo_digest: spec.repo_digest(),
+        size: spec.size,
+        entrypoint: spec.entrypoint.clone(),
+        cmd: spec.cmd.clone(),
+        env: spec
+            .env
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (kv.clone(), String::new()),
+            })
+            .collect(),
         stop_signal: None,
     })
 }
@@ -235,6 +215,11 @@ impl ImageStore {
     /// # Errors
     /// containerd's pull error text when the catalogue does not know the image.
     pub fn pull(&mut self, reference: &str, pinned: bool) -> Result<StoredImage, String> {
+        if crate::images::catalog::Reference::parse(reference).is_err() {
+            return Err(format!(
+                "failed to parse image reference {reference:?}: invalid reference format"
+            ));
+        }
         let n = normalize(reference);
         let meta = lookup(&n).ok_or_else(|| pull_error(reference))?;
         let entry = self

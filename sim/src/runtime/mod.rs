@@ -997,6 +997,23 @@ impl Runtime {
             c.config.user_specified_image.clone()
         };
         let argv = effective_argv(&entrypoint, &cmd, &c.config.command, &c.config.args);
+        // runc execs the argv's first element in the image: a missing executable fails the
+        // start (StartError, exit 128), as containerd reports it.
+        if let Some(spec) = crate::images::catalog::lookup(&user_image)
+            && let Err(e) = spec.resolve(&argv)
+        {
+            let msg = e.runc_message();
+            let mut st = self.inner.state.lock().expect("state lock");
+            if let Some(rec) = st.containers.get_mut(&c.id) {
+                rec.state = ContainerState::Exited;
+                rec.exit_code = 128;
+                rec.reason = "StartError".into();
+                rec.message = msg.clone();
+                rec.finished_at = now_ns();
+            }
+            st.save_container(&c.id);
+            return Err(rpc("Unknown", msg));
+        }
         let bind_ip: Ipv4Addr = sb.bind_ip.parse().unwrap_or(self.inner.node.ip);
         let mut env: Vec<(String, String)> = vec![(
             "PATH".into(),
