@@ -48,7 +48,9 @@ fn kubelet_files(r: &Path, ip: &str) {
     );
     write(
         &r.join("var/lib/kubelet/kubeadm-flags.env"),
-        &format!("KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/containerd/containerd.sock --node-ip={ip} --pod-infra-container-image=registry.k8s.io/pause:3.10 --v=2\"\n"),
+        &format!(
+            "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/containerd/containerd.sock --node-ip={ip} --pod-infra-container-image=registry.k8s.io/pause:3.10 --v=2\"\n"
+        ),
     );
 }
 
@@ -111,8 +113,14 @@ fn control_plane_manifests(r: &Path, ip: &str) {
                 "command": command, "livenessProbe": probe("/livez", 10), "readinessProbe": probe("/readyz", 1),
                 "volumeMounts": [{"name": "k8s-certs", "mountPath": d, "readOnly": true}]}],
             "volumes": [{"name": "k8s-certs", "hostPath": {"path": d, "type": "DirectoryOrCreate"}}]}});
-    write(&r.join("etc/kubernetes/manifests/etcd.yaml"), &serde_json::to_string_pretty(&etcd_pod).unwrap());
-    write(&r.join("etc/kubernetes/manifests/kube-apiserver.yaml"), &serde_json::to_string_pretty(&api_pod).unwrap());
+    write(
+        &r.join("etc/kubernetes/manifests/etcd.yaml"),
+        &serde_json::to_string_pretty(&etcd_pod).unwrap(),
+    );
+    write(
+        &r.join("etc/kubernetes/manifests/kube-apiserver.yaml"),
+        &serde_json::to_string_pretty(&api_pod).unwrap(),
+    );
 }
 
 fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> (i32, String, String) {
@@ -136,7 +144,10 @@ where
 {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     while !f().await {
-        assert!(std::time::Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -149,7 +160,9 @@ async fn pod(client: &Client, name: &str) -> Value {
 }
 
 fn restarts(p: &Value) -> i64 {
-    p["status"]["containerStatuses"][0]["restartCount"].as_i64().unwrap_or(-1)
+    p["status"]["containerStatuses"][0]["restartCount"]
+        .as_i64()
+        .unwrap_or(-1)
 }
 
 fn running_ready(p: &Value) -> bool {
@@ -160,38 +173,73 @@ async fn events(client: &Client, name: &str) -> Vec<(String, String)> {
     let list = client
         .list(
             &path("", "v1", "events", Some("default"), None),
-            &ListParams { field_selector: Some(format!("involvedObject.name={name}")), ..Default::default() },
+            &ListParams {
+                field_selector: Some(format!("involvedObject.name={name}")),
+                ..Default::default()
+            },
         )
         .await
         .unwrap_or(Value::Null);
     let mut items: Vec<Value> = list["items"].as_array().cloned().unwrap_or_default();
-    items.sort_by(|a, b| a["lastTimestamp"].as_str().cmp(&b["lastTimestamp"].as_str()));
+    items.sort_by(|a, b| {
+        a["lastTimestamp"]
+            .as_str()
+            .cmp(&b["lastTimestamp"].as_str())
+    });
     items
         .iter()
-        .map(|e| (e["reason"].as_str().unwrap_or_default().to_string(), e["message"].as_str().unwrap_or_default().to_string()))
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap_or_default().to_string(),
+                e["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect()
 }
 
 /// Plays kube-controller-manager's csrapproving and csrsigning controllers for kubelet client CSRs.
 async fn approve_and_sign(client: &Client, ca: &labsim::pki::Ca) -> bool {
-    let csrs = path("certificates.k8s.io", "v1", "certificatesigningrequests", None, None);
+    let csrs = path(
+        "certificates.k8s.io",
+        "v1",
+        "certificatesigningrequests",
+        None,
+        None,
+    );
     let Ok(list) = client.list(&csrs, &ListParams::default()).await else {
         return false;
     };
     let mut signed = false;
     for csr in list["items"].as_array().into_iter().flatten() {
-        if !labsim::kubelet::bootstrap::is_kubelet_client_csr(csr) || csr["status"]["certificate"].is_string() {
+        if !labsim::kubelet::bootstrap::is_kubelet_client_csr(csr)
+            || csr["status"]["certificate"].is_string()
+        {
             continue;
         }
         let name = csr["metadata"]["name"].as_str().unwrap();
         let mut approved = csr.clone();
         approved["status"]["conditions"] = json!([{"type": "Approved", "status": "True", "reason": "AutoApproved", "message": "Auto approving kubelet client certificate after SubjectAccessReview."}]);
-        let approved = client.update(&format!("{csrs}/{name}/approval"), &approved).await.unwrap();
-        let req = base64::engine::general_purpose::STANDARD.decode(csr["spec"]["request"].as_str().unwrap()).unwrap();
-        let cert = ca.sign_csr(&String::from_utf8(req).unwrap(), labsim::pki::Usage::Client, 365).unwrap();
+        let approved = client
+            .update(&format!("{csrs}/{name}/approval"), &approved)
+            .await
+            .unwrap();
+        let req = base64::engine::general_purpose::STANDARD
+            .decode(csr["spec"]["request"].as_str().unwrap())
+            .unwrap();
+        let cert = ca
+            .sign_csr(
+                &String::from_utf8(req).unwrap(),
+                labsim::pki::Usage::Client,
+                365,
+            )
+            .unwrap();
         let mut done = approved.clone();
-        done["status"]["certificate"] = json!(base64::engine::general_purpose::STANDARD.encode(cert));
-        client.update(&format!("{csrs}/{name}/status"), &done).await.unwrap();
+        done["status"]["certificate"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(cert));
+        client
+            .update(&format!("{csrs}/{name}/status"), &done)
+            .await
+            .unwrap();
         signed = true;
     }
     signed
@@ -218,15 +266,39 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     pki.generate().unwrap();
     let ca = labsim::pki::Ca::load(&cp.join("etc/kubernetes/pki"), "ca").unwrap();
     let server = format!("https://{cp_ip}:8443");
-    let node_cert = ca.issue(&labsim::pki::CertSpec::client(&format!("system:node:{CP}"), &["system:nodes"])).unwrap();
-    labsim::pki::kubeconfig::Kubeconfig::with_client_cert("kubernetes", &server, ca.cert_pem(), &format!("system:node:{CP}"), &node_cert.cert_pem, &node_cert.key_pem)
-        .write(&cp.join("etc/kubernetes/kubelet.conf"))
+    let node_cert = ca
+        .issue(&labsim::pki::CertSpec::client(
+            &format!("system:node:{CP}"),
+            &["system:nodes"],
+        ))
         .unwrap();
-    let admin = ca.issue(&labsim::pki::CertSpec::client("kubernetes-admin", &["kubeadm:cluster-admins"])).unwrap();
+    labsim::pki::kubeconfig::Kubeconfig::with_client_cert(
+        "kubernetes",
+        &server,
+        ca.cert_pem(),
+        &format!("system:node:{CP}"),
+        &node_cert.cert_pem,
+        &node_cert.key_pem,
+    )
+    .write(&cp.join("etc/kubernetes/kubelet.conf"))
+    .unwrap();
+    let admin = ca
+        .issue(&labsim::pki::CertSpec::client(
+            "kubernetes-admin",
+            &["kubeadm:cluster-admins"],
+        ))
+        .unwrap();
     let admin_conf = lab.dir.join("admin.conf");
-    labsim::pki::kubeconfig::Kubeconfig::with_client_cert("kubernetes", &server, ca.cert_pem(), "kubernetes-admin", &admin.cert_pem, &admin.key_pem)
-        .write(&admin_conf)
-        .unwrap();
+    labsim::pki::kubeconfig::Kubeconfig::with_client_cert(
+        "kubernetes",
+        &server,
+        ca.cert_pem(),
+        "kubernetes-admin",
+        &admin.cert_pem,
+        &admin.key_pem,
+    )
+    .write(&admin_conf)
+    .unwrap();
     let cache = lab.dir.join("kube-cache");
     control_plane_manifests(&cp, &cp_ip);
     kubelet_files(&cp, &cp_ip);
@@ -235,39 +307,98 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
 
     let client = Client::new(&Config::from_kubeconfig(&admin_conf).unwrap()).unwrap();
     wait_for("the API server as a static pod", 90, || async {
-        client.get("/readyz").await.is_ok() || client.request_text(hyper::Method::GET, "/readyz").await.is_ok()
+        client.get("/readyz").await.is_ok()
+            || client
+                .request_text(hyper::Method::GET, "/readyz")
+                .await
+                .is_ok()
     })
     .await;
     // The mirror pods appear, owned by the Node.
     wait_for("the mirror pod of kube-apiserver", 60, || async {
         client
-            .get(&path("", "v1", "pods", Some("kube-system"), Some(&format!("kube-apiserver-{CP}"))))
+            .get(&path(
+                "",
+                "v1",
+                "pods",
+                Some("kube-system"),
+                Some(&format!("kube-apiserver-{CP}")),
+            ))
             .await
             .is_ok_and(|p| p["status"]["phase"] == "Running")
     })
     .await;
-    let mirror = client.get(&path("", "v1", "pods", Some("kube-system"), Some(&format!("etcd-{CP}")))).await.unwrap();
-    assert_eq!(mirror["metadata"]["ownerReferences"][0]["kind"], "Node", "{mirror}");
+    let mirror = client
+        .get(&path(
+            "",
+            "v1",
+            "pods",
+            Some("kube-system"),
+            Some(&format!("etcd-{CP}")),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        mirror["metadata"]["ownerReferences"][0]["kind"], "Node",
+        "{mirror}"
+    );
     assert!(mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string());
     // The control plane's Node: registered, NotReady without a CNI configuration.
-    let node = client.get(&path("", "v1", "nodes", None, Some(CP))).await.unwrap();
-    let ready = node["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap().clone();
+    let node = client
+        .get(&path("", "v1", "nodes", None, Some(CP)))
+        .await
+        .unwrap();
+    let ready = node["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
     assert_eq!(ready["status"], "False", "{node}");
     assert_eq!(
         ready["message"],
         "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
     );
     assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], "v1.33.7");
-    assert!(node["status"]["nodeInfo"]["containerRuntimeVersion"].as_str().unwrap().starts_with("containerd://"));
-    let lease = client.get(&path("coordination.k8s.io", "v1", "leases", Some("kube-node-lease"), Some(CP))).await.unwrap();
+    assert!(
+        node["status"]["nodeInfo"]["containerRuntimeVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("containerd://")
+    );
+    let lease = client
+        .get(&path(
+            "coordination.k8s.io",
+            "v1",
+            "leases",
+            Some("kube-node-lease"),
+            Some(CP),
+        ))
+        .await
+        .unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], CP);
     let crictl = lab.sh(P, CP, "sudo crictl ps");
-    assert!(crictl.contains("kube-apiserver") && crictl.contains("etcd"), "{crictl}");
-    assert!(crictl.lines().next().unwrap().contains("NAMESPACE"), "1.33's crictl has NAMESPACE: {crictl}");
+    assert!(
+        crictl.contains("kube-apiserver") && crictl.contains("etcd"),
+        "{crictl}"
+    );
+    assert!(
+        crictl.lines().next().unwrap().contains("NAMESPACE"),
+        "1.33's crictl has NAMESPACE: {crictl}"
+    );
 
     // Cluster objects a controller manager would make.
     let manifests = format!(
         "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: bootstrap-token-abcdef\n  namespace: kube-system\ntype: bootstrap.kubernetes.io/token\nstringData:\n  token-id: abcdef\n  token-secret: 0123456789abcdef\n  usage-bootstrap-authentication: \"true\"\n  usage-bootstrap-signing: \"true\"\n  auth-extra-groups: system:bootstrappers:kubeadm:default-node-token\n"
+    );
+    // The root CA ConfigMap (root-ca-cert-publisher) for the service-account token volume.
+    let manifests = format!(
+        "{manifests}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-root-ca.crt\n  namespace: default\ndata:\n  ca.crt: |\n{}",
+        ca.cert_pem()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
     );
     let mf = lab.dir.join("cluster.yaml");
     std::fs::write(&mf, manifests).unwrap();
@@ -277,49 +408,159 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     // The worker: before kubeadm's files exist the kubelet fails and systemd restarts it.
     unit_files(&w);
     lab.sh(P, W, "sudo systemctl enable --now kubelet");
-    assert!(eventually(15, || lab.sh(P, W, "sudo journalctl -u kubelet --no-pager").contains("\"command failed\" err=\"failed to load kubelet config file, path: /var/lib/kubelet/config.yaml")));
-    labsim::pki::write_file(&w.join("etc/kubernetes/pki/ca.crt"), ca.cert_pem().as_bytes(), 0o644).unwrap();
-    labsim::pki::kubeconfig::Kubeconfig::with_token("kubernetes", &server, ca.cert_pem(), "tls-bootstrap-token-user", "abcdef.0123456789abcdef")
-        .write(&w.join("etc/kubernetes/bootstrap-kubelet.conf"))
-        .unwrap();
+    assert!(eventually(15, || {
+        lab.sh(P, W, "sudo journalctl -u kubelet --no-pager").contains("\"command failed\" err=\"failed to load kubelet config file, path: /var/lib/kubelet/config.yaml")
+    }));
+    labsim::pki::write_file(
+        &w.join("etc/kubernetes/pki/ca.crt"),
+        ca.cert_pem().as_bytes(),
+        0o644,
+    )
+    .unwrap();
+    labsim::pki::kubeconfig::Kubeconfig::with_token(
+        "kubernetes",
+        &server,
+        ca.cert_pem(),
+        "tls-bootstrap-token-user",
+        "abcdef.0123456789abcdef",
+    )
+    .write(&w.join("etc/kubernetes/bootstrap-kubelet.conf"))
+    .unwrap();
     // A CNI configuration (what flannel's DaemonSet installs).
-    write(&w.join("etc/cni/net.d/10-flannel.conflist"), "{\n  \"name\": \"cbr0\",\n  \"cniVersion\": \"0.3.1\",\n  \"plugins\": [\n    {\"type\": \"flannel\", \"delegate\": {\"hairpinMode\": true, \"isDefaultGateway\": true}},\n    {\"type\": \"portmap\", \"capabilities\": {\"portMappings\": true}}\n  ]\n}\n");
+    write(
+        &w.join("etc/cni/net.d/10-flannel.conflist"),
+        "{\n  \"name\": \"cbr0\",\n  \"cniVersion\": \"0.3.1\",\n  \"plugins\": [\n    {\"type\": \"flannel\", \"delegate\": {\"hairpinMode\": true, \"isDefaultGateway\": true}},\n    {\"type\": \"portmap\", \"capabilities\": {\"portMappings\": true}}\n  ]\n}\n",
+    );
     write(&w.join("opt/cni/bin/flannel"), "#!/bin/sh\nexit 1\n");
     let subnet = "sudo mkdir -p /run/flannel && printf 'FLANNEL_NETWORK=10.244.0.0/16\\nFLANNEL_SUBNET=10.244.1.1/24\\nFLANNEL_MTU=1450\\nFLANNEL_IPMASQ=true\\n' | sudo tee /run/flannel/subnet.env >/dev/null";
     lab.sh(P, W, subnet);
     kubelet_files(&w, &w_ip);
     // TLS bootstrap: the kubelet's CSR, approved and signed here.
-    wait_for("the worker's CSR", 60, || async { approve_and_sign(&client, &ca).await }).await;
+    wait_for("the worker's CSR", 60, || async {
+        approve_and_sign(&client, &ca).await
+    })
+    .await;
     wait_for("the worker Ready", 60, || async {
-        client.get(&path("", "v1", "nodes", None, Some(W))).await.is_ok_and(|n| {
-            n["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+        client
+            .get(&path("", "v1", "nodes", None, Some(W)))
+            .await
+            .is_ok_and(|n| {
+                n["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
     })
     .await;
     // An absolute symlink inside the node, as client-go's certificate store makes it.
-    let current = std::fs::read_link(w.join("var/lib/kubelet/pki/kubelet-client-current.pem")).unwrap();
-    assert!(current.to_string_lossy().starts_with("/var/lib/kubelet/pki/kubelet-client-2"), "{current:?}");
+    let current =
+        std::fs::read_link(w.join("var/lib/kubelet/pki/kubelet-client-current.pem")).unwrap();
+    assert!(
+        current
+            .to_string_lossy()
+            .starts_with("/var/lib/kubelet/pki/kubelet-client-2"),
+        "{current:?}"
+    );
     let kc = std::fs::read_to_string(w.join("etc/kubernetes/kubelet.conf")).unwrap();
-    assert!(kc.contains("/var/lib/kubelet/pki/kubelet-client-current.pem"), "{kc}");
+    assert!(
+        kc.contains("/var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{kc}"
+    );
 
     // A pod bound to the worker.
-    let pod_yaml = format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: hello\n  labels:\n    app: hello\nspec:\n  nodeName: {W}\n  automountServiceAccountToken: false\n  terminationGracePeriodSeconds: 5\n  containers:\n  - name: hello\n    image: ghcr.io/learnk8s/podinfo:2023.03\n    ports:\n    - containerPort: 9898\n    env:\n    - name: MY_POD\n      valueFrom:\n        fieldRef:\n          fieldPath: metadata.name\n    readinessProbe:\n      httpGet:\n        path: /readyz\n        port: 9898\n      periodSeconds: 2\n");
+    let pod_yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hello\n  labels:\n    app: hello\nspec:\n  nodeName: {W}\n  terminationGracePeriodSeconds: 5\n  containers:\n  - name: hello\n    image: ghcr.io/learnk8s/podinfo:2023.03\n    ports:\n    - containerPort: 9898\n      hostPort: 9999\n    env:\n    - name: MY_POD\n      valueFrom:\n        fieldRef:\n          fieldPath: metadata.name\n    readinessProbe:\n      httpGet:\n        path: /readyz\n        port: 9898\n      periodSeconds: 2\n"
+    );
     let pf = lab.dir.join("hello.yaml");
     std::fs::write(&pf, pod_yaml).unwrap();
     let (code, out, err) = kubectl(&admin_conf, &cache, &["apply", "-f", pf.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
-    wait_for("hello Running and ready", 60, || async { running_ready(&pod(&client, "hello").await) }).await;
+    wait_for("hello Running and ready", 60, || async {
+        running_ready(&pod(&client, "hello").await)
+    })
+    .await;
     let p = pod(&client, "hello").await;
     assert_eq!(restarts(&p), 0);
     assert_eq!(p["status"]["podIP"], "10.244.1.2", "{p}");
     assert_eq!(p["status"]["hostIP"], w_ip.as_str());
-    assert_eq!(p["status"]["containerStatuses"][0]["image"], "ghcr.io/learnk8s/podinfo:2023.03");
-    assert!(p["status"]["containerStatuses"][0]["containerID"].as_str().unwrap().starts_with("containerd://"));
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["image"],
+        "ghcr.io/learnk8s/podinfo:2023.03"
+    );
+    assert!(
+        p["status"]["containerStatuses"][0]["containerID"]
+            .as_str()
+            .unwrap()
+            .starts_with("containerd://")
+    );
     // podinfo answers on the pod's (mapped) address with the pod's name.
     let mapped = labsim::net::pod_host_addr(ip_slot(&w_ip), "10.244.1.2".parse().unwrap()).unwrap();
-    let body = std::process::Command::new("curl").args(["-s", "--max-time", "5", &format!("http://{mapped}:9898/")]).output().unwrap();
+    let body = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "5", &format!("http://{mapped}:9898/")])
+        .output()
+        .unwrap();
     let info: Value = serde_json::from_slice(&body.stdout).unwrap_or(Value::Null);
-    assert_eq!(info["hostname"], "hello", "{}", String::from_utf8_lossy(&body.stdout));
+    assert_eq!(
+        info["hostname"],
+        "hello",
+        "{}",
+        String::from_utf8_lossy(&body.stdout)
+    );
+    // The environment the kubelet gave the container (podinfo's /env).
+    let env = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "5",
+            &format!("http://{mapped}:9898/env"),
+        ])
+        .output()
+        .unwrap();
+    let env: Vec<String> = serde_json::from_slice(&env.stdout).unwrap();
+    for want in [
+        "MY_POD=hello",
+        "KUBERNETES_SERVICE_HOST=10.96.0.1",
+        "KUBERNETES_SERVICE_PORT=443",
+        "HOSTNAME=hello",
+    ] {
+        assert!(env.iter().any(|e| e == want), "{want} missing from {env:?}");
+    }
+    // hostPort: the node's address forwards to the pod.
+    let via_host = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "5", &format!("http://{w_ip}:9999/")])
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&via_host.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        info["hostname"],
+        "hello",
+        "hostPort: {}",
+        String::from_utf8_lossy(&via_host.stdout)
+    );
+    // The projected service-account token volume, from the TokenRequest API.
+    let sa_mount = p["spec"]["containers"][0]["volumeMounts"][0].clone();
+    assert_eq!(
+        sa_mount["mountPath"], "/var/run/secrets/kubernetes.io/serviceaccount",
+        "{p}"
+    );
+    let vol = format!(
+        "var/lib/kubelet/pods/{}/volumes/kubernetes.io~projected/{}",
+        p["metadata"]["uid"].as_str().unwrap(),
+        sa_mount["name"].as_str().unwrap()
+    );
+    let token = std::fs::read_to_string(w.join(&vol).join("token")).unwrap();
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+    assert_eq!(
+        std::fs::read_to_string(w.join(&vol).join("namespace")).unwrap(),
+        "default"
+    );
+    assert_eq!(
+        std::fs::read_to_string(w.join(&vol).join("ca.crt"))
+            .unwrap()
+            .trim(),
+        ca.cert_pem().trim()
+    );
 
     // The node's runtime CLIs.
     let ps = lab.sh(P, W, "sudo crictl ps");
@@ -328,17 +569,39 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     assert!(pods.contains("hello") && pods.contains("Ready"), "{pods}");
     let ctr = lab.sh(P, W, "sudo ctr -n k8s.io containers list");
     let header = ctr.lines().next().unwrap();
-    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["CONTAINER", "IMAGE", "RUNTIME"], "{ctr}");
-    assert!(header.ends_with("    "), "ctr pads its last column too: {ctr:?}");
-    assert!(ctr.contains("registry.k8s.io/pause:3.10") && ctr.contains("ghcr.io/learnk8s/podinfo:2023.03"), "{ctr}");
-    let inspect = lab.sh(P, W, "sudo crictl inspect $(sudo crictl ps -q --name hello)");
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["CONTAINER", "IMAGE", "RUNTIME"],
+        "{ctr}"
+    );
+    assert!(
+        header.ends_with("    "),
+        "ctr pads its last column too: {ctr:?}"
+    );
+    assert!(
+        ctr.contains("registry.k8s.io/pause:3.10")
+            && ctr.contains("ghcr.io/learnk8s/podinfo:2023.03"),
+        "{ctr}"
+    );
+    let inspect = lab.sh(
+        P,
+        W,
+        "sudo crictl inspect $(sudo crictl ps -q --name hello)",
+    );
     let inspect: Value = serde_json::from_str(&inspect).unwrap();
     assert_eq!(inspect["status"]["state"], "CONTAINER_RUNNING");
     assert!(inspect["info"]["pid"].as_u64().unwrap() > 0);
     let version = lab.sh(P, W, "sudo crictl version");
-    assert!(version.contains("RuntimeName:  containerd") && version.contains("RuntimeApiVersion:  v1"), "{version}");
+    assert!(
+        version.contains("RuntimeName:  containerd") && version.contains("RuntimeApiVersion:  v1"),
+        "{version}"
+    );
     let denied = lab.minikube(&["ssh", "-p", P, "-n", W, "--", "crictl ps"]);
-    assert!(denied.stdout.contains("connect: permission denied"), "{}", denied.transcript());
+    assert!(
+        denied.stdout.contains("connect: permission denied"),
+        "{}",
+        denied.transcript()
+    );
 
     // crictl stop of the app container: restarted at once, restartCount 1.
     lab.sh(P, W, "sudo crictl stop $(sudo crictl ps -q --name hello)");
@@ -348,10 +611,16 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     })
     .await;
     let p = pod(&client, "hello").await;
-    assert_eq!(p["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 137, "{p}");
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 137,
+        "{p}"
+    );
 
     // ctr task kill of the pause task: the sandbox is re-created, restartCount 2.
-    let sandbox = lab.sh(P, W, "sudo crictl pods -q --name hello --state ready").trim().to_string();
+    let sandbox = lab
+        .sh(P, W, "sudo crictl pods -q --name hello --state ready")
+        .trim()
+        .to_string();
     assert_eq!(sandbox.len(), 64, "{sandbox}");
     let tasks = lab.sh(P, W, "sudo ctr -n k8s.io task list");
     assert!(tasks.contains(&sandbox), "{tasks}");
@@ -363,23 +632,47 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     .await;
     let evs = events(&client, "hello").await;
     let reasons: Vec<&str> = evs.iter().map(|(r, _)| r.as_str()).collect();
-    assert!(evs.iter().any(|(r, m)| r == "SandboxChanged" && m == "Pod sandbox changed, it will be killed and re-created."), "{evs:?}");
-    assert!(reasons.contains(&"Killing") && reasons.contains(&"Started"), "{evs:?}");
+    assert!(
+        evs.iter().any(|(r, m)| r == "SandboxChanged"
+            && m == "Pod sandbox changed, it will be killed and re-created."),
+        "{evs:?}"
+    );
+    assert!(
+        reasons.contains(&"Killing") && reasons.contains(&"Started"),
+        "{evs:?}"
+    );
     assert!(evs.iter().any(|(r, m)| r == "Pulled" && m == "Container image \"ghcr.io/learnk8s/podinfo:2023.03\" already present on machine"), "{evs:?}");
-    assert!(evs.iter().any(|(r, m)| r == "Created" && m == "Created container: hello"), "{evs:?}");
+    assert!(
+        evs.iter()
+            .any(|(r, m)| r == "Created" && m == "Created container: hello"),
+        "{evs:?}"
+    );
     let (code, describe, err) = kubectl(&admin_conf, &cache, &["describe", "pod", "hello"]);
     assert_eq!(code, 0, "{err}");
-    assert!(describe.contains("SandboxChanged") && describe.contains("Restart Count:  2"), "{describe}");
+    assert!(
+        describe.contains("SandboxChanged") && describe.contains("Restart Count:  2"),
+        "{describe}"
+    );
     let journal = lab.sh(P, W, "sudo journalctl -u kubelet --no-pager");
-    assert!(journal.contains("\"Container not found in pod's containers\" containerID="), "{journal}");
-    assert!(journal.contains("scope.go:117] \"RemoveContainer\" containerID="), "{journal}");
+    assert!(
+        journal.contains("\"Container not found in pod's containers\" containerID="),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("scope.go:117] \"RemoveContainer\" containerID="),
+        "{journal}"
+    );
     assert!(journal.contains("\"No ready sandbox for pod can be found. Need to start a new one\" pod=\"default/hello\""), "{journal}");
 
     // kubectl logs through the API server and the kubelet.
     let (code, logs, err) = kubectl(&admin_conf, &cache, &["logs", "hello"]);
     assert_eq!(code, 0, "{err}");
     assert!(logs.contains("Starting podinfo"), "{logs}");
-    let (code, prev, err) = kubectl(&admin_conf, &cache, &["logs", "hello", "--previous", "--tail=1"]);
+    let (code, prev, err) = kubectl(
+        &admin_conf,
+        &cache,
+        &["logs", "hello", "--previous", "--tail=1"],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(prev.lines().count(), 1, "{prev}");
 
@@ -395,12 +688,22 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     })
     .await;
     let pods = lab.sh(P, W, "sudo crictl pods --name hello");
-    assert!(pods.contains("NotReady") && pods.contains("Ready"), "{pods}");
+    assert!(
+        pods.contains("NotReady") && pods.contains("Ready"),
+        "{pods}"
+    );
 
     // Deleting the pod: killed with its grace period, then gone from the API.
-    let (code, _, err) = kubectl(&admin_conf, &cache, &["delete", "pod", "hello", "--wait=false"]);
+    let (code, _, err) = kubectl(
+        &admin_conf,
+        &cache,
+        &["delete", "pod", "hello", "--wait=false"],
+    );
     assert_eq!(code, 0, "{err}");
-    wait_for("hello deleted", 30, || async { pod(&client, "hello").await.is_null() }).await;
+    wait_for("hello deleted", 30, || async {
+        pod(&client, "hello").await.is_null()
+    })
+    .await;
     wait_for("its containers removed", 30, || async {
         !lab.sh(P, W, "sudo crictl ps -a").contains("hello")
     })
