@@ -711,3 +711,44 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
 fn ip_slot(ip: &str) -> u8 {
     ip.split('.').nth(1).unwrap().parse::<u8>().unwrap() - 100
 }
+
+#[test]
+fn node_programs_say_they_need_a_node() {
+    if std::path::Path::new("/etc/labsim/node.json").exists() {
+        return; // running inside a node: nothing to check here
+    }
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_labsim"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["crictl", "ps"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("works only inside a running labsim node"),
+        "{err}"
+    );
+    let (code, err) = run(&["ctr", "-n", "k8s.io", "containers", "list"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("ctr: this is labsim's ctr"), "{err}");
+    let (code, err) = run(&["kubelet", "--config=/nonexistent/config.yaml"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("run.go:72] \"command failed\" err=\"failed to load kubelet config file, path: /nonexistent/config.yaml"), "{err}");
+    let (code, err) = run(&["kubelet", "--network-plugin=cni"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("err=\"failed to parse kubelet flag: unknown flag: --network-plugin\""),
+        "{err}"
+    );
+    let (code, err) = run(&["kubelet"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("failed to run Kubelet: not inside a labsim node"),
+        "{err}"
+    );
+}
