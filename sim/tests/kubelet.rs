@@ -674,6 +674,67 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(prev.lines().count(), 1, "{prev}");
 
+    // An image labsim does not know, and a container that keeps failing.
+    let bad = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nosuch\nspec:\n  nodeName: {W}\n  automountServiceAccountToken: false\n  containers:\n  - name: app\n    image: ghcr.io/learnk8s/nosuch:1\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: crasher\nspec:\n  nodeName: {W}\n  automountServiceAccountToken: false\n  containers:\n  - name: app\n    image: ghcr.io/learnk8s/podinfo:2023.03\n    args: [\"--port=notaport\"]\n"
+    );
+    let bf = lab.dir.join("bad.yaml");
+    std::fs::write(&bf, bad).unwrap();
+    let (code, out, err) = kubectl(&admin_conf, &cache, &["apply", "-f", bf.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let waiting = |p: &Value| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    wait_for("ImagePullBackOff", 60, || async {
+        waiting(&pod(&client, "nosuch").await) == "ImagePullBackOff"
+    })
+    .await;
+    let evs = events(&client, "nosuch").await;
+    assert!(
+        evs.iter().any(|(r, m)| r == "Failed"
+            && m.starts_with("Failed to pull image \"ghcr.io/learnk8s/nosuch:1\": ")
+            && m.contains("failed to resolve reference")),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|(r, m)| r == "Failed" && m == "Error: ErrImagePull"),
+        "{evs:?}"
+    );
+    wait_for("CrashLoopBackOff", 60, || async {
+        let p = pod(&client, "crasher").await;
+        waiting(&p) == "CrashLoopBackOff" && restarts(&p) >= 1
+    })
+    .await;
+    let p = pod(&client, "crasher").await;
+    let msg = p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.starts_with("back-off 10s restarting failed container=app pod=crasher_default("),
+        "{msg}"
+    );
+    assert_ne!(
+        p["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 0,
+        "{p}"
+    );
+    let (code, get, _) = kubectl(&admin_conf, &cache, &["get", "pods", "nosuch", "crasher"]);
+    assert_eq!(code, 0);
+    assert!(
+        get.contains("ImagePullBackOff") && get.contains("CrashLoopBackOff"),
+        "{get}"
+    );
+    let (code, _, err) = kubectl(
+        &admin_conf,
+        &cache,
+        &["delete", "pod", "nosuch", "crasher", "--wait=false"],
+    );
+    assert_eq!(code, 0, "{err}");
+
     // Node stop/start: the kubelet comes back and the pod with it.
     let o = lab.minikube(&["node", "stop", "-p", P, W]);
     assert_eq!(o.code, 0, "{}", o.transcript());

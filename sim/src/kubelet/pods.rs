@@ -1353,8 +1353,14 @@ impl Kubelet {
         let Some(api) = api else {
             return;
         };
-        let same_as_posted = self.posted.lock().expect("lock").get(&uid) == Some(&status);
-        if same_as_posted && api["status"]["phase"] == status["phase"] {
+        // The status manager reconciles against the API's copy (status_manager.go
+        // `needsReconcile`): post when any field the kubelet reports differs there, whoever
+        // changed it (e.g. the node lifecycle controller marking pods not ready).
+        let in_sync = status
+            .as_object()
+            .is_some_and(|m| m.iter().all(|(k, v)| &api["status"][k] == v));
+        if in_sync {
+            self.posted.lock().expect("lock").insert(uid, status);
             return;
         }
         let p = format!("{}/status", path("", "v1", "pods", Some(&ns), Some(&name)));
