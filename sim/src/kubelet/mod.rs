@@ -144,6 +144,8 @@ pub struct Kubelet {
     pub(crate) api_pods: Mutex<Option<ReflectorStore>>,
     pub(crate) started: std::time::Instant,
     pub(crate) deleted_once: Mutex<std::collections::HashSet<String>>,
+    pub(crate) static_seen: std::sync::atomic::AtomicBool,
+    pub(crate) sources_ready: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Kubelet {
@@ -400,6 +402,8 @@ async fn run(args: Vec<String>) -> Result<(), KubeletError> {
         api_pods: Mutex::new(None),
         started: std::time::Instant::now(),
         deleted_once: Mutex::new(Default::default()),
+        static_seen: std::sync::atomic::AtomicBool::new(false),
+        sources_ready: std::sync::atomic::AtomicBool::new(false),
     });
     tokio::spawn(k.clone().run_events(rx));
     // The first runtime status before anything reports it.

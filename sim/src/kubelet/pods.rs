@@ -1530,8 +1530,8 @@ impl Kubelet {
 
     /// Deletes an orphaned mirror pod (no static pod of that name with that hash).
     async fn check_mirror(&self, mirror: &Value) {
-        // Static pods are read at start; give the file source its first pass.
-        if self.started.elapsed() < Duration::from_secs(5) {
+        // Only once the file source has delivered its pods can a mirror pod be orphaned.
+        if !self.static_seen.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         let hash = &mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"];
@@ -1562,6 +1562,8 @@ impl Kubelet {
     /// Reads `staticPodPath` now and every `fileCheckFrequency`.
     pub(crate) async fn run_static_source(self: Arc<Self>) {
         let Some(dir) = self.cfg.static_pod_path.clone() else {
+            self.static_seen
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             return;
         };
         let mut reported_missing = false;
@@ -1617,6 +1619,8 @@ impl Kubelet {
                 crate::apiserver::defaults::default_pod_spec(&mut p["spec"]);
                 self.upsert_pod(p, Source::File);
             }
+            self.static_seen
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             tokio::time::sleep(self.cfg.file_check_frequency).await;
         }
     }
@@ -1698,12 +1702,13 @@ impl Kubelet {
                 }
             }
             for (uid, id) in died {
-                let removed = self
-                    .pods
-                    .lock()
-                    .expect("lock")
-                    .get(&uid)
-                    .is_none_or(|e| e.removed);
+                // A pod no source has (any more) loses all its dead containers — once the
+                // sources have delivered their pods; before that it may just not be listed yet.
+                let known = self.pods.lock().expect("lock").get(&uid).map(|e| e.removed);
+                let removed = match known {
+                    Some(r) => r,
+                    None => self.sources_ready.load(std::sync::atomic::Ordering::SeqCst),
+                };
                 let pod_containers: Vec<&Container> = containers
                     .iter()
                     .filter(|c| c.labels.get("io.kubernetes.pod.uid") == Some(&uid))
@@ -1739,8 +1744,17 @@ impl Kubelet {
     /// Every 2 s: pods the runtime has that the kubelet does not know are killed and removed;
     /// every minute: old sandboxes without containers are removed (container GC).
     pub(crate) async fn run_housekeeping(self: Arc<Self>) {
-        // Give the sources their first listing before judging what is orphaned.
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Nothing is orphaned before every source has delivered its pods once
+        // (kubelet.go `HandlePodCleanups` runs only when `sourcesReady.AllReady()`).
+        let api = self.api_pods.lock().expect("lock").clone();
+        if let Some(store) = api {
+            store.wait_ready().await;
+        }
+        while !self.static_seen.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.sources_ready
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let mut ticks = 0u64;
         loop {
             let sandboxes = match self

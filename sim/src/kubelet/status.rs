@@ -355,7 +355,8 @@ pub fn pod_status(input: &StatusInput<'_>) -> Value {
         "containerStatuses": statuses,
         "qosClass": prev["qosClass"].clone(),
     });
-    if input.minor >= 28 {
+    // hostIPs: the PodHostIPs feature, beta (on) from 1.29 (KEP-2681).
+    if input.minor >= 29 {
         status["hostIPs"] = json!([{"ip": input.host_ip}]);
     }
     if has_init {
