@@ -50,4 +50,4 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: labsim <program> [args…]
 programs: minikube, kubeadm, crictl, ctr, systemctl, journalctl (also by argv[0]),
           node-init, node-agent, sshd, kubelet, kube-apiserver, kube-controller-manager, kube-scheduler,
-          image <name>";
+          image run (a container, from the LABSIM_* environment), image <program> [args…]";

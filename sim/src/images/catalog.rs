@@ -617,6 +617,32 @@ esac
     )
 }
 
+/// What containerd answers a pull of an image labsim does not know: the failure to reach the
+/// registry that a machine without network access gets (containerd `PullImage`; the kubelet then
+/// reports `ErrImagePull` with `rpc error: code = Unknown desc = ` + this text, and
+/// `ImagePullBackOff`). For a reference containerd cannot parse, its parse error.
+pub fn pull_failure(image_ref: &str) -> String {
+    let r = match Reference::parse(image_ref) {
+        Ok(r) => r,
+        Err(e) => return format!("failed to pull and unpack image {image_ref:?}: {e}"),
+    };
+    let host = if r.domain == "docker.io" {
+        "registry-1.docker.io".to_string()
+    } else {
+        r.domain.clone()
+    };
+    let reference = r
+        .digest
+        .clone()
+        .or_else(|| r.tag.clone())
+        .unwrap_or_else(|| "latest".into());
+    let host_name = host.split(':').next().unwrap_or(&host).to_string();
+    format!(
+        "failed to pull and unpack image \"{r}\": failed to resolve reference \"{r}\": failed to do request: Head \"https://{host}/v2/{}/manifests/{reference}\": dial tcp: lookup {host_name}: no such host",
+        r.path
+    )
+}
+
 /// Lexically normalises `path` (relative to `cwd` when not absolute): removes `.` and empty
 /// segments, resolves `..` without going above `/`.
 pub fn normalize(cwd: &str, path: &str) -> String {
@@ -862,6 +888,16 @@ mod tests {
         assert!(text.contains("CNI flannel plugin v1.6.2-flannel1"));
         assert!(i.file("/etc/passwd").is_none());
         assert!(lookup("traefik:v3").unwrap().file("/flannel").is_none());
+    }
+
+    #[test]
+    fn unknown_images_fail_to_pull_as_without_network() {
+        assert_eq!(
+            pull_failure("nginx:1.27"),
+            "failed to pull and unpack image \"docker.io/library/nginx:1.27\": failed to resolve reference \"docker.io/library/nginx:1.27\": failed to do request: Head \"https://registry-1.docker.io/v2/library/nginx/manifests/1.27\": dial tcp: lookup registry-1.docker.io: no such host"
+        );
+        assert!(pull_failure("ghcr.io/x/y").contains("https://ghcr.io/v2/x/y/manifests/latest"));
+        assert!(pull_failure("Bad:Ref").contains("invalid reference format"));
     }
 
     #[test]

@@ -90,16 +90,22 @@ const GATES: &[(&str, &str)] = &[
 
 /// The flags an etcd binary lists in `--help`.
 pub fn known_flags(help: &str) -> BTreeSet<String> {
-    help.lines()
-        .filter_map(|l| l.trim_start().strip_prefix("--"))
-        .map(|rest| {
-            rest.split(|c: char| c.is_whitespace() || c == '=' || c == '\'')
-                .next()
-                .unwrap_or("")
-                .to_string()
-        })
-        .filter(|f| !f.is_empty())
-        .collect()
+    let mut known: BTreeSet<String> = ["help", "h", "version", "config-file"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    known.extend(
+        help.lines()
+            .filter_map(|l| l.trim_start().strip_prefix("--"))
+            .map(|rest| {
+                rest.split(|c: char| c.is_whitespace() || c == '=' || c == '\'')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .filter(|f| !f.is_empty()),
+    );
+    known
 }
 
 fn localhost_urls(value: &str, node_ip: Option<IpAddr>) -> (String, bool) {

@@ -18,6 +18,8 @@ pub enum Kind {
     StrSlice,
     /// A repeatable value (Go `flag.Var` of a slice type).
     List,
+    /// pflag string with `NoOptDefVal = "true"` (`--version` or `--version=raw`).
+    OptStr,
 }
 
 /// One flag.
@@ -288,7 +290,7 @@ pub fn parse_pflag(defs: &[FlagDef], argv: &[String]) -> Result<Parsed, FlagErro
                 return Err(FlagError::Unknown(name.to_string()));
             };
             let v = match (def.kind, value) {
-                (Kind::Bool, None) => "true".to_string(),
+                (Kind::Bool | Kind::OptStr, None) => "true".to_string(),
                 (_, Some(v)) => v,
                 (_, None) => {
                     i += 1;
@@ -345,7 +347,7 @@ pub fn go_usage(defs: &[FlagDef]) -> String {
             Kind::Str => "string",
             Kind::Int => "int",
             Kind::Duration => "duration",
-            Kind::StrSlice | Kind::List => "value",
+            Kind::StrSlice | Kind::List | Kind::OptStr => "value",
         };
         if !ty.is_empty() {
             line.push(' ');
@@ -388,6 +390,7 @@ pub fn pflag_usage(defs: &[FlagDef]) -> String {
             Kind::Duration => "duration",
             Kind::StrSlice => "strings",
             Kind::List => "stringArray",
+            Kind::OptStr => "version[=true]",
         };
         if !ty.is_empty() {
             line.push(' ');

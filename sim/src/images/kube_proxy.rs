@@ -227,7 +227,7 @@ const FLAGS: &[FlagDef] = &[
     },
     flag(
         "version",
-        Kind::Str,
+        Kind::OptStr,
         "false",
         "--version, --version=raw prints version information and quits; --version=vX.Y.Z... sets the reported version",
     ),
@@ -609,6 +609,14 @@ mod tests {
             Some(SocketAddr::new(ip, 10249))
         );
         assert_eq!(bind("", ip, 10249), None);
+    }
+
+    #[test]
+    fn version_takes_an_optional_value() {
+        let p = parse_pflag(FLAGS, &["--version".to_string()]).unwrap();
+        assert_eq!(p.get("version"), "true");
+        let p = parse_pflag(FLAGS, &["--version=raw".to_string()]).unwrap();
+        assert_eq!(p.get("version"), "raw");
     }
 
     #[test]

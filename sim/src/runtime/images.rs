@@ -76,39 +76,11 @@ pub fn normalize(reference: &str) -> String {
     out
 }
 
-/// The repository part of a normalised reference (`docker.io/library/nginx`).
-pub fn repository(normalized: &str) -> &str {
-    let no_digest = normalized.split('@').next().unwrap_or(normalized);
-    match no_digest.rfind(':') {
-        Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
-        _ => no_digest,
-    }
-}
-
-/// The registry host a reference is pulled from (`registry-1.docker.io` for `docker.io`).
-pub fn registry_host(normalized: &str) -> &str {
-    match normalized.split('/').next().unwrap_or_default() {
-        "docker.io" => "registry-1.docker.io",
-        h => h,
-    }
-}
-
-/// The error containerd reports when a reference cannot be resolved because its registry cannot
-/// be reached (containerd `internal/cri/server/images/image_pull.go` wrapping the resolver's
-/// `failed to do request: Head …` error).
+/// The error containerd reports when pulling an image labsim does not know: its registry cannot be
+/// reached, as on a machine without network (the catalogue's `pull_failure`, containerd
+/// `internal/cri/server/images/image_pull.go` wrapping the resolver's error).
 pub fn pull_error(reference: &str) -> String {
-    let n = normalize(reference);
-    let host = registry_host(&n);
-    let repo = repository(&n);
-    let path = repo.split_once('/').map(|(_, p)| p).unwrap_or(repo);
-    let tag_or_digest = if let Some((_, d)) = n.split_once('@') {
-        d.to_string()
-    } else {
-        n.rsplit(':').next().unwrap_or("latest").to_string()
-    };
-    format!(
-        "failed to pull and unpack image \"{n}\": failed to resolve reference \"{n}\": failed to do request: Head \"https://{host}/v2/{path}/manifests/{tag_or_digest}\": dial tcp: lookup {host}: no such host"
-    )
+    crate::images::catalog::pull_failure(reference)
 }
 
 /// Looks a reference up in labsim's image catalogue ([`crate::images::catalog`]).
@@ -216,9 +188,7 @@ impl ImageStore {
     /// containerd's pull error text when the catalogue does not know the image.
     pub fn pull(&mut self, reference: &str, pinned: bool) -> Result<StoredImage, String> {
         if crate::images::catalog::Reference::parse(reference).is_err() {
-            return Err(format!(
-                "failed to parse image reference {reference:?}: invalid reference format"
-            ));
+            return Err(pull_error(reference));
         }
         let n = normalize(reference);
         let meta = lookup(&n).ok_or_else(|| pull_error(reference))?;
@@ -284,11 +254,6 @@ mod tests {
         assert_eq!(
             normalize("busybox@sha256:abc"),
             "docker.io/library/busybox@sha256:abc"
-        );
-        assert_eq!(repository("localhost:5000/x:latest"), "localhost:5000/x");
-        assert_eq!(
-            repository("docker.io/library/nginx"),
-            "docker.io/library/nginx"
         );
     }
 

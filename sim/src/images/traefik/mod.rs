@@ -445,7 +445,8 @@ async fn handle(
         .get(&router.service)
         .filter(|s| !s.is_empty())
     else {
-        return respond(503, "text/plain; charset=utf-8", "no available server");
+        // The load balancer without servers (traefik pkg/server/service/loadbalancer/wrr).
+        return super::http::go_error(503, "no available server");
     };
     let index = {
         let mut next = shared.next.lock().expect("round robin lock");
