@@ -563,6 +563,11 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     // The node's runtime CLIs.
     let ps = lab.sh(P, W, "sudo crictl ps");
     assert!(ps.contains("hello") && ps.contains("Running"), "{ps}");
+    let resolved = lab.sh(P, W, "sudo crictl ps -r --name hello");
+    assert!(
+        resolved.contains("ghcr.io/learnk8s/podinfo:2023.03"),
+        "{resolved}"
+    );
     let pods = lab.sh(P, W, "sudo crictl pods");
     assert!(pods.contains("hello") && pods.contains("Ready"), "{pods}");
     let ctr = lab.sh(P, W, "sudo ctr -n k8s.io containers list");

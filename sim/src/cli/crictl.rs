@@ -93,6 +93,16 @@ fn state_proto(s: ContainerState) -> &'static str {
     }
 }
 
+/// `crictl ps`'s IMAGE: an image ID is cut like other IDs; a resolved name (`-r`) is shown whole.
+fn image_column(image: &str, no_trunc: bool) -> String {
+    let is_id = image.starts_with("sha256:") || image.chars().all(|c| c.is_ascii_hexdigit());
+    if is_id {
+        truncate_id(image, "sha256:", no_trunc)
+    } else {
+        image.to_string()
+    }
+}
+
 /// The `crictl ps` table.
 pub fn render_ps(containers: &[Container], minor: Minor, now_ns: i64, no_trunc: bool) -> String {
     let ns_col = minor.crictl_has_namespace_column();
@@ -104,7 +114,7 @@ pub fn render_ps(containers: &[Container], minor: Minor, now_ns: i64, no_trunc: 
         w.write(&format!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             truncate_id(&c.id, "", no_trunc),
-            truncate_id(&c.image, "sha256:", no_trunc),
+            image_column(&c.image, no_trunc),
             ago(now_ns, c.created_at),
             container_state_text(c.state),
             c.metadata.name,
@@ -703,7 +713,17 @@ fn cmd_ps(cli: &Cli, args: &[String]) -> Result<(), Failure> {
             "name", "pod", "p", "state", "s", "o", "output", "label", "id", "image", "last", "n",
         ],
         &[
-            "a", "all", "q", "quiet", "no-trunc", "v", "verbose", "l", "latest",
+            "a",
+            "all",
+            "q",
+            "quiet",
+            "no-trunc",
+            "v",
+            "verbose",
+            "l",
+            "latest",
+            "r",
+            "resolve-image-path",
         ],
     )?;
     let format = output_format(&f)?;
@@ -744,6 +764,20 @@ fn cmd_ps(cli: &Cli, args: &[String]) -> Result<(), Failure> {
             println!("{}", c.id);
         }
         return Ok(());
+    }
+    if f.has(&["r", "resolve-image-path"]) {
+        // cri-tools PR 888: the image's first tag instead of its ID.
+        if let Ok(Reply::Images { items: images }) = cli.call(Request::ListImages) {
+            for c in &mut items {
+                if let Some(tag) = images
+                    .iter()
+                    .find(|i| i.id == c.image)
+                    .and_then(|i| i.repo_tags.first())
+                {
+                    c.image = tag.clone();
+                }
+            }
+        }
     }
     match format.as_str() {
         "table" => print!(
