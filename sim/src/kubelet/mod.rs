@@ -146,6 +146,7 @@ pub struct Kubelet {
     pub(crate) deleted_once: Mutex<std::collections::HashSet<String>>,
     pub(crate) static_seen: std::sync::atomic::AtomicBool,
     pub(crate) sources_ready: std::sync::atomic::AtomicBool,
+    pub(crate) volumes_refreshed: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Kubelet {
@@ -404,6 +405,7 @@ async fn run(args: Vec<String>) -> Result<(), KubeletError> {
         deleted_once: Mutex::new(Default::default()),
         static_seen: std::sync::atomic::AtomicBool::new(false),
         sources_ready: std::sync::atomic::AtomicBool::new(false),
+        volumes_refreshed: Mutex::new(HashMap::new()),
     });
     tokio::spawn(k.clone().run_events(rx));
     // The first runtime status before anything reports it.

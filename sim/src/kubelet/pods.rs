@@ -535,7 +535,55 @@ impl Kubelet {
             self.ensure_mirror(&pod).await;
         }
         self.ensure_probes(&pod, &rt);
+        self.refresh_volumes(&pod, &rt).await;
         Next::After(next)
+    }
+
+    /// Keeps a running pod's volumes current: ConfigMap and Secret contents and projected
+    /// service-account tokens (renewed at 80 % of their lifetime), about once a minute, as the
+    /// volume manager's periodic remount and the token manager do.
+    async fn refresh_volumes(&self, pod: &Value, rt: &RuntimePod) {
+        let (_, _, uid) = name_of(pod);
+        let Some(sandbox) = rt
+            .sandboxes
+            .iter()
+            .max_by_key(|s| s.created_at)
+            .filter(|s| s.state == SandboxState::Ready)
+        else {
+            return;
+        };
+        {
+            let mut last = self.volumes_refreshed.lock().expect("lock");
+            let now = std::time::Instant::now();
+            if last
+                .get(&uid)
+                .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60))
+            {
+                return;
+            }
+            last.insert(uid.clone(), now);
+        }
+        let pod_ip = if pod["spec"]["hostNetwork"] == true {
+            self.node_ip.to_string()
+        } else {
+            sandbox.ip.clone()
+        };
+        let host_ip = self.node_ip.to_string();
+        let mut tokens = self.tokens.lock().await;
+        if let Err(e) = super::volumes::setup(
+            &super::volumes::VolumeContext {
+                root_dir: &self.cfg.root_dir,
+                client: self.client.as_ref(),
+                pod_ip: &pod_ip,
+                host_ip: &host_ip,
+            },
+            pod,
+            &mut tokens,
+        )
+        .await
+        {
+            self.pod_event(pod, "Warning", "FailedMount", &e, None);
+        }
     }
 
     async fn sync_terminating(self: &Arc<Self>, entry: &PodEntry, rt: RuntimePod) -> Next {
@@ -586,6 +634,11 @@ impl Kubelet {
         self.reasons.lock().expect("lock").remove(&uid);
         self.posted.lock().expect("lock").remove(&uid);
         self.deleted_once.lock().expect("lock").remove(&uid);
+        self.volumes_refreshed.lock().expect("lock").remove(&uid);
+        self.tokens
+            .lock()
+            .await
+            .retain(|k, _| !k.starts_with(&format!("{uid}/")));
         let _ = std::fs::remove_dir_all(super::volumes::pod_dir(&self.cfg.root_dir, &uid));
         Next::Done
     }
