@@ -466,6 +466,20 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
         "{kc}"
     );
 
+    // healthz on the node IP (kubeadm's kubelet-check); :10250 refuses anonymous requests.
+    let curl = |args: &[&str]| {
+        let o = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(curl(&[&format!("http://{w_ip}:10248/healthz")]), "ok");
+    assert_eq!(
+        curl(&["-k", &format!("https://{w_ip}:10250/pods")]),
+        "Unauthorized"
+    );
     // A pod bound to the worker.
     let pod_yaml = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hello\n  labels:\n    app: hello\nspec:\n  nodeName: {W}\n  terminationGracePeriodSeconds: 5\n  containers:\n  - name: hello\n    image: ghcr.io/learnk8s/podinfo:2023.03\n    ports:\n    - containerPort: 9898\n      hostPort: 9999\n    env:\n    - name: MY_POD\n      valueFrom:\n        fieldRef:\n          fieldPath: metadata.name\n    readinessProbe:\n      httpGet:\n        path: /readyz\n        port: 9898\n      periodSeconds: 2\n"
