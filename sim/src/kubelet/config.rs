@@ -331,6 +331,16 @@ impl Flags {
     /// # Errors
     /// [`ConfigError`] for unknown flags, missing values and non-flag arguments.
     pub fn parse(args: &[String]) -> Result<Flags, ConfigError> {
+        Flags::parse_for(args, None)
+    }
+
+    /// Like [`Flags::parse`] for the kubelet of Kubernetes 1.`minor`: 1.26 still has the
+    /// deprecated `--container-runtime` (only `remote` is meaningful since dockershim's removal;
+    /// the flag was removed in 1.27, kubernetes PR 114017).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for unknown flags, missing values and non-flag arguments.
+    pub fn parse_for(args: &[String], minor: Option<u32>) -> Result<Flags, ConfigError> {
         let mut set = vec![];
         let mut i = 0;
         while i < args.len() {
@@ -342,7 +352,9 @@ impl Flags {
                 Some((n, v)) => (n.replace('_', "-"), Some(v.to_string())),
                 None => (body.replace('_', "-"), None),
             };
-            let Some((_, kind)) = FLAGS.iter().find(|(n, _)| *n == name) else {
+            let legacy = (name == "container-runtime" && minor.is_some_and(|m| m < 27))
+                .then_some(&("container-runtime", Kind::Str));
+            let Some((_, kind)) = FLAGS.iter().find(|(n, _)| *n == name).or(legacy) else {
                 return Err(ConfigError::UnknownFlag(name));
             };
             let value = match (kind, inline) {
@@ -638,7 +650,18 @@ impl KubeletConfig {
     /// # Errors
     /// [`ConfigError`] as the real kubelet reports it.
     pub fn load(args: &[String]) -> Result<(KubeletConfig, Flags), ConfigError> {
-        let flags = Flags::parse(args)?;
+        KubeletConfig::load_for(args, None)
+    }
+
+    /// [`KubeletConfig::load`] for the kubelet of Kubernetes 1.`minor` (see [`Flags::parse_for`]).
+    ///
+    /// # Errors
+    /// [`ConfigError`] as the real kubelet reports it.
+    pub fn load_for(
+        args: &[String],
+        minor: Option<u32>,
+    ) -> Result<(KubeletConfig, Flags), ConfigError> {
+        let flags = Flags::parse_for(args, minor)?;
         let mut cfg = KubeletConfig::default();
         if let Some(path) = flags.get("config").filter(|p| !p.is_empty()) {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ConfigFile {
@@ -707,6 +730,11 @@ mod tests {
         assert_eq!(
             Flags::parse(&args(&["--kubeconfig"])),
             Err(ConfigError::MissingValue("kubeconfig".into()))
+        );
+        assert!(Flags::parse_for(&args(&["--container-runtime=remote"]), Some(26)).is_ok());
+        assert_eq!(
+            Flags::parse_for(&args(&["--container-runtime=remote"]), Some(27)),
+            Err(ConfigError::UnknownFlag("container-runtime".into()))
         );
         assert!(matches!(
             Flags::parse(&args(&["--v=x"])),

@@ -300,10 +300,16 @@ fn apiserver_url(client: &Option<crate::client::Config>) -> String {
 }
 
 async fn run(args: Vec<String>) -> Result<(), KubeletError> {
-    let (cfg, flags) = KubeletConfig::load(&args)?;
+    let node_info = crate::node::NodeInfo::current("kubelet");
+    let (cfg, flags) = KubeletConfig::load_for(
+        &args,
+        node_info
+            .as_ref()
+            .ok()
+            .map(|n| n.kubernetes_version.minor()),
+    )?;
     let log = Klog::new(cfg.verbosity);
-    let info =
-        crate::node::NodeInfo::current("kubelet").map_err(|e| KubeletError::Node(e.to_string()))?;
+    let info = node_info.map_err(|e| KubeletError::Node(e.to_string()))?;
     let minor = info.kubernetes_version;
     log.info(
         "server.go:487",
