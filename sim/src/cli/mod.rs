@@ -2,6 +2,9 @@
 //! `ctr`, `systemctl`, `journalctl`. `systemctl` and `journalctl` talk to the node agent's systemd
 //! and journald over `/run/labsim/agent.sock` (see [`crate::node::proto`]).
 
+pub mod crictl;
+pub mod ctr;
+pub mod gofmt;
 pub mod journalctl;
 pub mod kubeadm;
 pub mod systemctl;
@@ -14,6 +17,8 @@ pub fn main(program: &str, args: Vec<String>) -> ExitCode {
         "systemctl" => ExitCode::from(systemctl::main(&args)),
         "journalctl" => ExitCode::from(journalctl::main(&args)),
         "kubeadm" => ExitCode::from(kubeadm::main(&args)),
+        "crictl" => ExitCode::from(crictl::main(&args)),
+        "ctr" => ExitCode::from(ctr::main(&args)),
         _ => {
             eprintln!("labsim: {program} is not built yet");
             ExitCode::from(2)

@@ -257,6 +257,10 @@ pub fn prepare(paths: &NodePaths, info: &NodeInfo) -> Result<(), NodeError> {
         chown_tree(&home, ids)?;
     }
 
+    // kicbase ships the reference CNI plugins in /opt/cni/bin (crate::runtime::cni).
+    let cni_bin = paths.in_root("/opt/cni/bin");
+    crate::runtime::cni::install_reference_plugins(&cni_bin)
+        .map_err(NodeError::io("cannot create", &cni_bin))?;
     let units = paths.in_root(node::UNIT_DIR);
     let ssh = units.join("ssh.service");
     if !ssh.exists() {

@@ -91,6 +91,16 @@ pub enum Request {
     },
     /// `ImageService.ListImages`.
     ListImages,
+    /// `ImageService.ImageStatus`: whether an image is present (by reference or ID).
+    ImageStatus {
+        /// Image reference as written in the pod spec, or an image ID (`sha256:…`).
+        image: String,
+    },
+    /// `ImageService.RemoveImage`.
+    RemoveImage {
+        /// Image reference or ID.
+        image: String,
+    },
     /// containerd's own view (`ctr -n <ns> containers list`): sandboxes' pause containers and app
     /// containers alike.
     CtrContainers {
@@ -176,6 +186,12 @@ pub enum Reply {
     Images {
         /// Images present on the node.
         items: Vec<Image>,
+    },
+    /// For `ImageStatus`: the image, or `None` when it is not present (CRI answers an empty
+    /// status rather than an error).
+    ImageInfo {
+        /// The image if present.
+        image: Option<Image>,
     },
     /// For `CtrContainers`.
     CtrContainers {
@@ -323,6 +339,13 @@ pub struct PodSandbox {
     pub pid: Option<u32>,
     /// The pause image, e.g. `registry.k8s.io/pause:3.10`.
     pub pause_image: String,
+    /// The configuration it was created with (what `crictl inspectp` shows as `info.config`).
+    #[serde(default)]
+    pub config: PodSandboxConfig,
+    /// The address its processes serve on: the mapped pod address (`net::pod_host_addr`) or the
+    /// node IP for host-network sandboxes.
+    #[serde(default)]
+    pub bind_ip: String,
 }
 
 /// `ContainerMetadata`.
@@ -354,8 +377,11 @@ pub struct Mount {
 pub struct ContainerConfig {
     /// Name and attempt.
     pub metadata: ContainerMetadata,
-    /// Image reference.
+    /// Image reference or ID (the kubelet passes the image ID it resolved).
     pub image: String,
+    /// The image as the pod spec names it (CRI `ImageSpec.user_specified_image`).
+    #[serde(default)]
+    pub user_specified_image: String,
     /// Entrypoint override (pod spec `command`).
     #[serde(default)]
     pub command: Vec<String>,
@@ -459,8 +485,14 @@ pub struct Image {
     pub id: String,
     /// Tags, e.g. `ghcr.io/learnk8s/podinfo:2023.03`.
     pub repo_tags: Vec<String>,
+    /// Digests, e.g. `ghcr.io/learnk8s/podinfo@sha256:…`.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
     /// Size in bytes.
     pub size: u64,
+    /// Pinned images are never garbage-collected (containerd pins the sandbox image).
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 /// Filter for `ListPodSandbox`.
