@@ -263,6 +263,25 @@ pub struct KubeletConfiguration {
     pub fail_swap_on: Option<bool>,
     /// `nodeLeaseDurationSeconds` (default 40; the lease is renewed every quarter of it).
     pub node_lease_duration_seconds: Option<u32>,
+    /// `authentication` (only the client CA is set by the provisioning script).
+    pub authentication: Option<KubeletAuthentication>,
+}
+
+/// `KubeletConfiguration.authentication`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeletAuthentication {
+    /// `x509`.
+    pub x509: Option<KubeletX509Authentication>,
+}
+
+/// `KubeletConfiguration.authentication.x509`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeletX509Authentication {
+    /// `clientCAFile`: the CA that signs the certificates of clients of the kubelet's API.
+    #[serde(rename = "clientCAFile")]
+    pub client_ca_file: Option<String>,
 }
 
 /// The whole file.

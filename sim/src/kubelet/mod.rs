@@ -301,6 +301,29 @@ fn apiserver_url(client: &Option<crate::client::Config>) -> String {
 
 async fn run(args: Vec<String>) -> Result<(), KubeletError> {
     let node_info = crate::node::NodeInfo::current("kubelet");
+    // component-base/version/verflag: `--version` (NoOptDefVal "true") prints the version and
+    // exits before anything else is read; kubeadm's preflight runs `kubelet --version`.
+    if let Some(mode) = version_flag(&args) {
+        let minor = node_info
+            .as_ref()
+            .map(|n| n.kubernetes_version)
+            .unwrap_or_default();
+        match mode {
+            "false" => {}
+            "raw" => {
+                println!(
+                    "version.Info{{Major:\"1\", Minor:\"{}\", GitVersion:\"{}\", GoVersion:\"go1.24\", Compiler:\"gc\", Platform:\"linux/amd64\"}}",
+                    minor.minor(),
+                    minor.git_version()
+                );
+                return Ok(());
+            }
+            _ => {
+                println!("Kubernetes {}", minor.git_version());
+                return Ok(());
+            }
+        }
+    }
     let (cfg, flags) = KubeletConfig::load_for(
         &args,
         node_info
@@ -497,4 +520,14 @@ pub(crate) fn pod_ref(pod: &Value) -> Value {
         p["metadata"]["namespace"] = json!("default");
     }
     p
+}
+
+/// The value of a `--version` flag among `args`: `true` when given bare, as verflag's NoOptDefVal.
+fn version_flag(args: &[String]) -> Option<&str> {
+    args.iter().rev().find_map(|a| match a.as_str() {
+        "--version" | "-version" => Some("true"),
+        other => other
+            .strip_prefix("--version=")
+            .or_else(|| other.strip_prefix("-version=")),
+    })
 }

@@ -257,6 +257,11 @@ pub fn prepare(paths: &NodePaths, info: &NodeInfo) -> Result<(), NodeError> {
         chown_tree(&home, ids)?;
     }
 
+    // kicbase has an /etc/cni/net.d for CNI configurations (empty once minikube has set aside the
+    // podman bridge it ships, and with --no-kubernetes no CNI is installed): flannel's install-cni
+    // copies its conflist there, and a hostPath volume does not create a missing directory.
+    let net_d = paths.in_root("/etc/cni/net.d");
+    std::fs::create_dir_all(&net_d).map_err(NodeError::io("cannot create", &net_d))?;
     // kicbase ships the reference CNI plugins in /opt/cni/bin (crate::runtime::cni).
     let cni_bin = paths.in_root("/opt/cni/bin");
     crate::runtime::cni::install_reference_plugins(&cni_bin)

@@ -873,6 +873,23 @@ impl Runtime {
                 ),
             ));
         }
+        // containerd's CRI creates a bind mount's missing source as a directory (0755), as Docker
+        // did: a hostPath volume of type "" may name a directory that does not exist yet
+        // (internal/cri/opts/spec_linux_opts.go, WithMounts).
+        for m in &config.mounts {
+            let src = std::path::Path::new(&m.host_path);
+            if !src.exists() {
+                std::fs::create_dir_all(src).map_err(|e| {
+                    rpc(
+                        "Unknown",
+                        format!(
+                            "failed to generate container spec: failed to mkdir {:?}: {e}",
+                            m.host_path
+                        ),
+                    )
+                })?;
+            }
+        }
         let img = self
             .inner
             .images
