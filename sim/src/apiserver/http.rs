@@ -12,6 +12,14 @@ use super::status::ApiError;
 /// The response body type: whole or streamed.
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
+/// The request body type: as received, or buffered (when the audit filter has read it).
+pub type ReqBody = BoxBody<Bytes, hyper::Error>;
+
+/// A buffered request body.
+pub fn req_body(b: impl Into<Bytes>) -> ReqBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
 /// A complete body.
 pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
@@ -125,7 +133,7 @@ pub fn negotiate(accept: Option<&str>) -> Want {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] when reading fails or the body is too large.
-pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, ApiError> {
+pub async fn read_body(body: ReqBody) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, 3 * 1024 * 1024);
     limited
         .collect()

@@ -15,9 +15,11 @@
 //! - [`patch`]: JSON/merge/strategic-merge patches; [`apply`]: server-side apply and managedFields;
 //! - [`tables`]: `kubectl get` tables; [`discovery`]: `/`, `/version`, health, discovery, OpenAPI;
 //! - [`logs`]: the kubelet log proxy and TokenRequest; [`bootstrap`]: objects made at start;
+//! - [`audit`]: the audit policy, the audit log (`--audit-log-path`) and reading it back;
 //! - [`selectors`], [`meta`], [`resources`], [`status`]: shared vocabulary.
 
 pub mod apply;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod defaults;

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 
@@ -127,7 +126,7 @@ pub async fn serve(
     t: Target,
     verb: String,
     q: HashMap<String, String>,
-    req: Request<Incoming>,
+    req: Request<super::http::ReqBody>,
 ) -> Response<Body> {
     let want = http::negotiate(req.headers().get("accept").and_then(|v| v.to_str().ok()));
     let result = dispatch(&api, &user, &t, &verb, &q, want, req).await;
@@ -144,7 +143,7 @@ async fn dispatch(
     verb: &str,
     q: &HashMap<String, String>,
     want: Want,
-    req: Request<Incoming>,
+    req: Request<super::http::ReqBody>,
 ) -> Result<Response<Body>, ApiError> {
     let res = t.res;
     if let Some(sub) = &t.sub
