@@ -9,6 +9,8 @@ pub mod cli;
 pub mod client;
 pub mod controllers;
 pub mod etcd;
+pub mod eventlog;
+pub mod faults;
 pub mod images;
 pub mod kubelet;
 pub mod minikube;

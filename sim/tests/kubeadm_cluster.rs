@@ -42,6 +42,7 @@ fn plan(c: &Cluster) -> Plan {
         token: TOKEN.into(),
         skip_token_print: false,
         upload_certs: false,
+        event_log: false,
         cfg,
     }
 }

@@ -79,6 +79,8 @@ pub struct Api {
     pub client_ca_pem: Option<String>,
     /// The audit backend (`--audit-policy-file` and `--audit-log-path`).
     pub audit: Option<Arc<Auditor>>,
+    /// The node's injected faults (`labsim fault`: delay-api, drop-watches); inert outside a node.
+    pub faults: crate::faults::watcher::FaultWatcher,
 }
 
 impl std::fmt::Debug for Api {
@@ -216,6 +218,7 @@ impl Api {
         let audit = Auditor::from_flags(&flags)?;
         Ok(Api {
             audit,
+            faults: crate::faults::watcher::FaultWatcher::start("kube-apiserver"),
             store: Store::new(
                 etcd,
                 parse_duration_secs(flags.get_or("event-ttl", "1h0m0s")).unwrap_or(3600),
@@ -277,7 +280,7 @@ pub async fn run(api: Arc<Api>) -> Result<(), ServerError> {
     loop {
         match super::bootstrap::ensure(&api).await {
             Ok(()) => break,
-            Err(e @ ApiError::Storage(_))
+            Err(e @ (ApiError::Storage(_) | ApiError::Unavailable(_)))
                 if started.elapsed() < std::time::Duration::from_secs(120) =>
             {
                 eprintln!("waiting for etcd at {}: {e}", api.store.etcd.endpoint());
@@ -416,6 +419,11 @@ pub async fn handle(
     let audit_id = super::meta::new_uid();
     let req = req.map(|b| b.boxed());
     let mut resp = serve_request(&api, remote, cert_user, req, received, &audit_id).await;
+    // labsim fault delay-api: the response is held back (the request has been served: a write
+    // is stored, and audited, at its real time).
+    if let Some(d) = api.faults.api_delay() {
+        tokio::time::sleep(d).await;
+    }
     if let Ok(v) = hyper::header::HeaderValue::from_str(&audit_id) {
         resp.headers_mut().insert("audit-id", v);
     }

@@ -182,6 +182,10 @@ pub enum ApiError {
     /// 504/500: storage unavailable.
     #[error("{0}")]
     Storage(String),
+    /// 500 without a reason: an error that is not an API status, passed on as is (etcd's client
+    /// errors when etcd cannot be reached).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn summary(errors: &[FieldError]) -> String {
@@ -250,7 +254,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => 429,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Internal(_) => 500,
-            ApiError::Storage(_) => 500,
+            ApiError::Storage(_) | ApiError::Unavailable(_) => 500,
         }
     }
 
@@ -269,6 +273,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) | ApiError::Storage(_) => "InternalError",
+            ApiError::Unavailable(_) => "",
         }
     }
 
@@ -283,6 +288,12 @@ impl ApiError {
             "reason": self.reason(),
             "code": self.code(),
         });
+        // StatusReasonUnknown is "" and `reason` is omitempty.
+        if self.reason().is_empty()
+            && let Some(m) = s.as_object_mut()
+        {
+            m.remove("reason");
+        }
         let details = match self {
             ApiError::NotFound {
                 resource,

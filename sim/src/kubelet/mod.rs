@@ -147,6 +147,10 @@ pub struct Kubelet {
     pub(crate) static_seen: std::sync::atomic::AtomicBool,
     pub(crate) sources_ready: std::sync::atomic::AtomicBool,
     pub(crate) volumes_refreshed: Mutex<HashMap<String, std::time::Instant>>,
+    /// The node's injected faults (`labsim fault stop-heartbeats`).
+    pub(crate) faults: crate::faults::watcher::FaultWatcher,
+    /// Which heartbeats have logged that the fault holds them.
+    pub(crate) heartbeat_fault_logged: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Kubelet {
@@ -435,6 +439,8 @@ async fn run(args: Vec<String>) -> Result<(), KubeletError> {
         static_seen: std::sync::atomic::AtomicBool::new(false),
         sources_ready: std::sync::atomic::AtomicBool::new(false),
         volumes_refreshed: Mutex::new(HashMap::new()),
+        faults: crate::faults::watcher::FaultWatcher::start("kubelet"),
+        heartbeat_fault_logged: Mutex::new(Default::default()),
     });
     tokio::spawn(k.clone().run_events(rx));
     // The first runtime status before anything reports it.

@@ -45,6 +45,9 @@ pub struct Profile {
     pub nodes: Vec<NodeRecord>,
     /// When the profile was created (RFC 3339).
     pub created: String,
+    /// Whether the profile keeps labsim's event log (`LABSIM_EVENT_LOG=1` at creation).
+    #[serde(default)]
+    pub event_log: bool,
 }
 
 /// A profile could not be read, written or locked.
@@ -173,6 +176,7 @@ impl Profile {
             slot: self.slot,
             kubernetes_version: self.minor(),
             labsim: labsim.to_path_buf(),
+            event_log: self.event_log,
         }
     }
 }
@@ -223,6 +227,7 @@ mod tests {
                 })
                 .collect(),
             created: "2026-01-01T00:00:00Z".into(),
+            event_log: false,
         }
     }
 

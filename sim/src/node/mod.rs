@@ -51,6 +51,10 @@ pub struct NodeInfo {
     pub kubernetes_version: Minor,
     /// Absolute path of the labsim binary the node runs.
     pub labsim: PathBuf,
+    /// The profile asked for labsim's event log (`LABSIM_EVENT_LOG=1` at `minikube start`): labsim's
+    /// kubeadm then turns on the API server's audit log (docs/labsim.md, "labsim's event log").
+    #[serde(default)]
+    pub event_log: bool,
 }
 
 mod minor_string {
@@ -229,6 +233,7 @@ mod tests {
             slot: 0,
             kubernetes_version: "1.31".parse().unwrap(),
             labsim: "/usr/local/bin/labsim".into(),
+            event_log: false,
         };
         let json = serde_json::to_value(&info).unwrap();
         assert_eq!(json["kubernetes_version"], "1.31");

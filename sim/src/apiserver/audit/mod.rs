@@ -31,6 +31,16 @@ use self::event::{Event, ObjectReference, ResponseStatus, UserInfo, micro_time};
 use self::policy::{Level, Policy, RequestAttributes, Stage};
 use super::flags::Flags;
 
+/// The environment variable that asks `minikube start` (labsim's) for labsim's event log.
+pub const EVENT_LOG_ENV: &str = "LABSIM_EVENT_LOG";
+/// Where labsim's kubeadm writes [`LABSIM_POLICY`] on the control-plane node (the path of the
+/// Kubernetes auditing docs' example).
+pub const POLICY_PATH: &str = "/etc/kubernetes/audit-policy.yaml";
+/// The audit log's directory on the control-plane node.
+pub const LOG_DIR: &str = "/var/log/kubernetes/audit";
+/// The audit log on the control-plane node.
+pub const LOG_PATH: &str = "/var/log/kubernetes/audit/audit.log";
+
 /// The audit policy labsim's kubeadm writes when a profile asks for labsim's event log
 /// (docs/labsim.md, "labsim's event log"): every write with its request and resulting object, the
 /// rest as metadata; health probes are left out, and bodies that can hold secrets are never logged.

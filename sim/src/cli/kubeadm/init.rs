@@ -248,6 +248,7 @@ pub fn init_cmd(
             .unwrap_or_else(token::generate),
         skip_token_print: a.bool("skip-token-print"),
         upload_certs: a.bool("upload-certs"),
+        event_log: node.info.event_log,
         cfg,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -272,6 +273,9 @@ pub struct Plan {
     pub skip_token_print: bool,
     /// `--upload-certs`.
     pub upload_certs: bool,
+    /// labsim's event log was asked for (the node's `event_log`): write the audit policy and
+    /// enable the API server's audit log.
+    pub event_log: bool,
     /// The configuration.
     pub cfg: InitConfig,
 }
@@ -572,8 +576,17 @@ async fn run_init(
         minor,
         node_ip: plan.node_ip,
         ca_dirs: manifests::extra_ca_dirs(&|p| Path::new(p).is_dir()),
+        event_log: plan.event_log,
         cfg,
     };
+    if plan.event_log {
+        write_file(
+            Path::new(crate::apiserver::audit::POLICY_PATH),
+            crate::apiserver::audit::LABSIM_POLICY.as_bytes(),
+            0o600,
+        )
+        .map_err(|e| Failure::phase("control-plane", e))?;
+    }
     let pods = manifests::all(&ctx);
     let write_pod = |name: &str| -> Result<(), String> {
         let (_, text) = pods
@@ -1589,6 +1602,7 @@ mod tests {
             token: "abcdef.0123456789abcdef".into(),
             skip_token_print: false,
             upload_certs: false,
+            event_log: false,
             cfg,
         };
         let files: Vec<_> = kubeconfig_specs(&plan).into_iter().map(|f| f.0).collect();

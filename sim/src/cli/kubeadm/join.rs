@@ -787,6 +787,7 @@ mod tests {
                 slot: 0,
                 kubernetes_version: Minor::new(minor).unwrap(),
                 labsim: "/x/labsim".into(),
+                event_log: false,
             },
             hostname: "minikube-m02".into(),
         }
