@@ -25,6 +25,7 @@ pub mod bootstrap;
 pub mod defaults;
 pub mod discovery;
 pub mod flags;
+pub mod gojson;
 pub mod http;
 pub mod logs;
 pub mod meta;

@@ -171,12 +171,17 @@ async fn dispatch(
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let content_type = req
+    let content_type_header = req
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_string();
+        .map(str::to_string);
+    match verb {
+        "create" | "update" => http::check_body_type(content_type_header.as_deref())?,
+        "patch" => http::check_patch_type(content_type_header.as_deref())?,
+        _ => {}
+    }
+    let content_type = content_type_header.unwrap_or_else(|| "application/json".into());
     match (verb, t.name.as_deref(), t.sub.as_deref()) {
         ("list", None, None) => list(api, res, ns, q, want).await,
         ("watch", name, None) => {

@@ -176,6 +176,10 @@ pub enum ApiError {
     /// 415.
     #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
     UnsupportedMediaType(&'static str),
+    /// 415 from the router (go-restful's own error, for a route that does not consume the
+    /// request's media type), as kube-apiserver's service error handler turns it into a Status.
+    #[error("415: Unsupported Media Type")]
+    RouteUnsupportedMediaType,
     /// 500 with a message.
     #[error("{0}")]
     Internal(String),
@@ -252,7 +256,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => 405,
             ApiError::Expired { .. } | ApiError::Gone(_) => 410,
             ApiError::TooManyRequests { .. } => 429,
-            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::UnsupportedMediaType(_) | ApiError::RouteUnsupportedMediaType => 415,
             ApiError::Internal(_) => 500,
             ApiError::Storage(_) | ApiError::Unavailable(_) => 500,
         }
@@ -271,7 +275,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Expired { .. } | ApiError::Gone(_) => "Expired",
             ApiError::TooManyRequests { .. } => "TooManyRequests",
-            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::UnsupportedMediaType(_) | ApiError::RouteUnsupportedMediaType => {
+                "UnsupportedMediaType"
+            }
             ApiError::Internal(_) | ApiError::Storage(_) => "InternalError",
             ApiError::Unavailable(_) => "",
         }
@@ -358,7 +364,10 @@ impl ApiError {
                 }
                 Some(d)
             }
-            ApiError::NoRoute => Some(json!({})),
+            // NewGenericServerResponse: router errors carry empty (but present) details.
+            ApiError::NoRoute
+            | ApiError::MethodNotAllowed
+            | ApiError::RouteUnsupportedMediaType => Some(json!({})),
             ApiError::TooManyRequests { causes, .. } => Some(
                 json!({"causes": causes.iter().map(|(r, m)| json!({"reason": r, "message": m})).collect::<Vec<_>>()}),
             ),
