@@ -268,9 +268,70 @@ fn usage() -> &'static str {
     "\n    ┌──────────────────────────────────────────────────────────┐\n    │ KUBEADM                                                  │\n    │ Easily bootstrap a secure Kubernetes cluster             │\n    └──────────────────────────────────────────────────────────┘\n\nUsage:\n  kubeadm [command]\n\nAvailable Commands:\n  init        Run this command in order to set up the Kubernetes control plane\n  join        Run this on any machine you wish to join an existing cluster\n  reset       Performs a best effort revert of changes made to this host by 'kubeadm init' or 'kubeadm join'\n  token       Manage bootstrap tokens\n  version     Print the version of kubeadm\n\nlabsim's kubeadm implements the commands above (see docs/labsim.md).\n"
 }
 
+/// The subcommands of real kubeadm (cmd/kubeadm/app/cmd/cmd.go), for cobra's suggestions.
+const SUBCOMMANDS: &[&str] = &[
+    "certs",
+    "completion",
+    "config",
+    "help",
+    "init",
+    "join",
+    "kubeconfig",
+    "reset",
+    "token",
+    "upgrade",
+    "version",
+];
+
+/// Flags of kubeadm's root command (its persistent flags: klog's `--v`, `--rootfs`, help).
+const ROOT_VALUE_FLAGS: &[&str] = &["rootfs"];
+
+/// Levenshtein distance, as cobra's `ld` (case-insensitive there too).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// cobra's `unknown command` error with its suggestions (command.go `findSuggestions`: names
+/// within distance 2, or starting with the typed word).
+pub fn unknown_command(typed: &str, path: &str, names: &[&str]) -> String {
+    let suggestions: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| {
+            *n != "help"
+                && (distance(typed, n) <= 2 || n.to_lowercase().starts_with(&typed.to_lowercase()))
+        })
+        .collect();
+    let mut msg = format!("unknown command {typed:?} for {path:?}");
+    if !suggestions.is_empty() {
+        msg.push_str("\n\nDid you mean this?\n");
+        for s in suggestions {
+            msg.push_str(&format!("\t{s}\n"));
+        }
+    }
+    msg
+}
+
 /// Runs kubeadm with explicit output streams.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let Some(cmd) = args.iter().find(|a| !a.starts_with('-')).cloned() else {
+        // The root command alone: its own flags are parsed first (cobra), then it prints its
+        // help. kubeadm silences cobra's errors and prints them through its CheckErr.
+        if let Err(e) = parse_args(args, ROOT_VALUE_FLAGS, &[]) {
+            let minor = Node::current().map(|n| n.minor()).unwrap_or_default();
+            return report_failure(err, minor, &Failure::Plain(e));
+        }
         let _ = write!(out, "{}", usage());
         return 0;
     };
@@ -301,8 +362,10 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 "labsim's kubeadm does not implement \"kubeadm {cmd}\": only init, join, token, reset and version are available (docs/labsim.md)"
             )))
         }
-        other => Err(Failure::Plain(format!(
-            "unknown command {other:?} for \"kubeadm\"\nRun 'kubeadm --help' for usage."
+        other => Err(Failure::Plain(unknown_command(
+            other,
+            "kubeadm",
+            SUBCOMMANDS,
         ))),
     };
     match result {
@@ -368,6 +431,22 @@ mod tests {
         let a = parse_args(&s(&["-o", "short", "-f"]), &["output"], &["force"]).unwrap();
         assert_eq!(a.get("output"), Some("short"));
         assert!(a.bool("force"));
+    }
+
+    #[test]
+    fn unknown_commands_get_cobras_suggestions() {
+        assert_eq!(
+            unknown_command("int", "kubeadm", SUBCOMMANDS),
+            "unknown command \"int\" for \"kubeadm\"\n\nDid you mean this?\n\tinit\n"
+        );
+        assert_eq!(
+            unknown_command("frobnicate", "kubeadm", SUBCOMMANDS),
+            "unknown command \"frobnicate\" for \"kubeadm\""
+        );
+        assert_eq!(
+            unknown_command("ver", "kubeadm", SUBCOMMANDS),
+            "unknown command \"ver\" for \"kubeadm\"\n\nDid you mean this?\n\tversion\n"
+        );
     }
 
     #[test]
