@@ -88,6 +88,7 @@ Feature: Bootstrapping a cluster
     And "kubectl get pods -n traefik -o wide" on "<profile>" shows:
       | NAME      | READY | STATUS  |
       | traefik-* | 1/1   | Running |
+    And the DaemonSet "traefik" in "traefik" runs a pod on every node it tolerates
     # "404 page not found is not an error": no route is set up yet
     And from the jumpbox, curl of "<profile>-m02" answers 404 "404 page not found"
 

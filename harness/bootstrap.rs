@@ -141,3 +141,69 @@ pub async fn expect_coredns_explained(lab: &mut Lab) -> Result<(), CourseError> 
     kubectl::expect_described_events(lab, &primary, "kube-system", &name, &[(reason, Some(text))])
         .await
 }
+
+/// The DaemonSet `namespace/name` runs a Running, ready pod on every node whose taints its pod
+/// template tolerates (the DaemonSet controller's rule, `pkg/controller/daemon/daemon_controller.go`
+/// `NodeShouldRunDaemonPod`, whose taint part this is), waiting up to the pod-start budget.
+///
+/// # Errors
+/// [`CourseError`] naming the nodes without one.
+pub async fn expect_daemon_set_on_tolerated_nodes(
+    lab: &Lab,
+    namespace: &str,
+    name: &str,
+) -> Result<(), CourseError> {
+    let budget = course::budgets(lab).pods_start;
+    let client = lab.kube()?.clone();
+    let nodes = kube::nodes(&client).await?;
+    let ds = kube::daemon_set(&client, namespace, name).await?;
+    let spec = ds.spec.as_ref();
+    let tolerations = spec
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.tolerations.clone())
+        .unwrap_or_default();
+    let eligible: Vec<String> = nodes
+        .iter()
+        .filter(|n| kube::node_tolerated(n, &tolerations))
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    let selector = spec
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    kube::wait_pods(
+        &client,
+        &format!("a {name} pod Running on each of {}", eligible.join(", ")),
+        namespace,
+        &selector,
+        budget,
+        |pods| {
+            let missing: Vec<&String> = eligible
+                .iter()
+                .filter(|n| {
+                    !pods
+                        .iter()
+                        .any(|p| kube::node_of(p) == n.as_str() && kube::running_and_ready(p))
+                })
+                .collect();
+            if missing.is_empty() && !eligible.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no running pod on {missing:?}; pods: {}",
+                    pods.iter()
+                        .map(kube::describe_pod)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -783,62 +783,7 @@ async fn install_ingress_controller(lab: &mut Lab) -> Result<(), CourseError> {
     let primary = primary(lab)?;
     let apply = "kubectl apply -f traefik.yaml";
     course_command(lab, &primary.name, apply, apply).await?;
-    let budgets = budgets(lab);
-    let client = lab.kube()?.clone();
-    let nodes = kube::nodes(&client).await?;
-    let ds = kube::daemon_set(&client, "traefik", "traefik").await?;
-    let tolerations = ds
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|s| s.tolerations.clone())
-        .unwrap_or_default();
-    let eligible: Vec<String> = nodes
-        .iter()
-        .filter(|n| kube::node_tolerated(n, &tolerations))
-        .filter_map(|n| n.metadata.name.clone())
-        .collect();
-    let selector = ds
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    kube::wait_pods(
-        &client,
-        &format!("a traefik pod Running on each of {}", eligible.join(", ")),
-        "traefik",
-        &selector,
-        budgets.pods_start,
-        |pods| {
-            let missing: Vec<&String> = eligible
-                .iter()
-                .filter(|n| {
-                    !pods
-                        .iter()
-                        .any(|p| kube::node_of(p) == n.as_str() && kube::running_and_ready(p))
-                })
-                .collect();
-            if missing.is_empty() && !eligible.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "no running traefik pod on {missing:?}; pods: {}",
-                    pods.iter()
-                        .map(kube::describe_pod)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            }
-        },
-    )
-    .await?;
-    Ok(())
+    crate::bootstrap::expect_daemon_set_on_tolerated_nodes(lab, "traefik", "traefik").await
 }
 
 /// The course's export: `minikube ssh --node <primary> cat '$HOME/.kube/config' >kubeconfig`

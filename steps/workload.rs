@@ -51,6 +51,16 @@ async fn coredns_explained(world: &mut LabWorld) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[then(expr = "the DaemonSet {string} in {string} runs a pod on every node it tolerates")]
+async fn daemon_set_everywhere(
+    world: &mut LabWorld,
+    name: String,
+    namespace: String,
+) -> anyhow::Result<()> {
+    bootstrap::expect_daemon_set_on_tolerated_nodes(world.lab(), &namespace, &name).await?;
+    Ok(())
+}
+
 #[then(expr = "from the jumpbox, curl of {string} answers {int} {string}")]
 async fn curl_answers(
     world: &mut LabWorld,
