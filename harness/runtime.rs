@@ -20,6 +20,10 @@ use crate::workload;
 pub const RESTARTS_OUTCOME: &str = "restarts before";
 /// The named outcome: the sandbox (pause container) a scenario killed.
 pub const SANDBOX_OUTCOME: &str = "killed sandbox";
+/// How long the kubelet's lines may take to reach the journal: klog's flush period (5 s) and then
+/// some.
+const JOURNAL_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The mark set when the reader breaks the pod.
 pub const BROKEN_MARK: &str = "pod broken";
 
@@ -339,43 +343,54 @@ pub async fn expect_pause_per_pod(lab: &Lab) -> Result<(), CourseError> {
 pub async fn expect_journal_mentions_sandbox(lab: &Lab) -> Result<(), CourseError> {
     let (_, node) = workload::chosen(lab)?;
     let sandbox = lab.outcome(SANDBOX_OUTCOME).unwrap_or_default().to_string();
-    let out = node_command(lab, &node, "sudo journalctl -u kubelet").await?;
-    let klog: Vec<(String, std::collections::BTreeMap<String, String>)> =
-        node_shell::parse_journal(&out)
-            .into_iter()
-            .filter(|l| l.identifier == "kubelet")
-            .filter_map(|l| node_shell::parse_klog(&l.message))
-            .collect();
-    let not_found = klog.iter().any(|(msg, kv)| {
-        msg == "Container not found in pod's containers"
-            && kv
-                .get("containerID")
-                .is_some_and(|id| !sandbox.is_empty() && id.ends_with(&sandbox))
-    });
     let died_before = lab
         .outcome(RESTARTS_OUTCOME)
         .and_then(|v| v.parse::<i32>().ok())
         .is_some_and(|n| n >= 1);
-    let removed = !died_before || klog.iter().any(|(msg, _)| msg == "RemoveContainer");
-    if not_found && removed {
-        Ok(())
-    } else {
-        Err(CourseError::Unexpected {
-            what: format!("`sudo journalctl -u kubelet` on {node}"),
-            expected: format!(
-                "\"Container not found in pod's containers\" containerID=\"{sandbox}\"{}",
-                if died_before {
-                    " and \"RemoveContainer\" lines"
-                } else {
-                    ""
-                }
-            ),
-            found: klog
-                .iter()
-                .filter(|(_, kv)| kv.contains_key("containerID"))
-                .map(|(m, kv)| format!("{m} {kv:?}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
+    let expected = format!(
+        "\"Container not found in pod's containers\" containerID=\"{sandbox}\"{}",
+        if died_before {
+            " and \"RemoveContainer\" lines"
+        } else {
+            ""
+        }
+    );
+    // klog buffers and flushes every --log-flush-frequency (5 s by default,
+    // `component-base/logs`): the lines may reach the journal a few seconds late.
+    Wait::until(
+        format!("`sudo journalctl -u kubelet` on {node} to show {expected}"),
+        JOURNAL_BUDGET,
+    )
+    .poll(|| async {
+        let out = node_command(lab, &node, "sudo journalctl -u kubelet")
+            .await
+            .map_err(|e| e.to_string())?;
+        let klog: Vec<(String, std::collections::BTreeMap<String, String>)> =
+            node_shell::parse_journal(&out)
+                .into_iter()
+                .filter(|l| l.identifier == "kubelet")
+                .filter_map(|l| node_shell::parse_klog(&l.message))
+                .collect();
+        let not_found = klog.iter().any(|(msg, kv)| {
+            msg == "Container not found in pod's containers"
+                && kv
+                    .get("containerID")
+                    .is_some_and(|id| !sandbox.is_empty() && id.ends_with(&sandbox))
+        });
+        let removed = !died_before || klog.iter().any(|(msg, _)| msg == "RemoveContainer");
+        Ok::<_, String>(if not_found && removed {
+            Probe::Holds(())
+        } else {
+            Probe::Fails(format!(
+                "kubelet lines naming containers: {:?}",
+                klog.iter()
+                    .filter(|(_, kv)| kv.contains_key("containerID"))
+                    .map(|(m, kv)| format!("{m} {kv:?}"))
+                    .collect::<Vec<_>>()
+            ))
         })
-    }
+    })
+    .await
+    .map_err(kube::KubeError::from)?;
+    Ok(())
 }

@@ -276,6 +276,8 @@ async fn labs(
             for line in run.clean_up_live_profiles().await? {
                 eprintln!("k8s-labs: {line}");
             }
+            // Its host files (the kept cluster's kubeconfigs) go with it.
+            drop(run.take_kept());
             Ok(ExitCode::from(130))
         }
     }
