@@ -106,8 +106,9 @@ async fn recorder_follows_the_cluster_and_survives_an_api_server_restart() {
 
     // The API server goes away. Meanwhile (through a second API server on the same etcd) the
     // node becomes Unknown and the pod is deleted.
-    api.stop_server(PORT);
+    // Marked before the stop: the watches may notice the loss within the same microsecond.
     timeline.mark("api stopped");
+    api.stop_server(PORT);
     let lost = seen(
         &timeline,
         "api stopped",
