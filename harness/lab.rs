@@ -11,9 +11,11 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::claims::{Claim, DurationExpectation, Measurement, Verdict};
+use crate::course::{CourseState, KeptCluster};
 use crate::jumpbox::{HttpReply, Jumpbox, JumpboxError};
 use crate::provider::{Minikube, NodeInfo, ProviderError, ScriptOutput};
 use crate::report::{LabRecord, LastCommand};
+use crate::run::ProfileLease;
 use crate::settings::Settings;
 use crate::timeline::{ObjectRef, Query, Recorder, StateQuery, TimeBasis, Timeline, TimelineError};
 use crate::transcript::shell_quote;
@@ -170,11 +172,11 @@ impl LiveProfiles {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn insert(&self, profile: &str) {
+    pub(crate) fn insert(&self, profile: &str) {
         self.set().insert(profile.to_string());
     }
 
-    fn remove(&self, profile: &str) {
+    pub(crate) fn remove(&self, profile: &str) {
         self.set().remove(profile);
     }
 
@@ -206,6 +208,10 @@ pub struct Lab {
     claims: Vec<Claim>,
     strict_claims: bool,
     touched: BTreeSet<ObjectRef>,
+    course: Option<CourseState>,
+    spare: Option<KeptCluster>,
+    adopted_lease: Option<ProfileLease>,
+    processes: BTreeMap<String, crate::runner::Background>,
 }
 
 impl fmt::Debug for Lab {
@@ -226,6 +232,26 @@ impl fmt::Debug for Lab {
             .field("outcomes", &self.outcomes)
             .field("marks", &self.marks)
             .field("jumpbox", &self.jumpbox)
+            .field("processes", &self.processes.keys().collect::<Vec<_>>())
+            .field(
+                "course",
+                &self.course.as_ref().map(|c| {
+                    format!(
+                        "{}{}",
+                        c.stage(),
+                        c.spoiled()
+                            .map(|w| format!(" (not reusable: {w})"))
+                            .unwrap_or_default()
+                    )
+                }),
+            )
+            .field(
+                "spare",
+                &self
+                    .spare
+                    .as_ref()
+                    .map(|k| format!("{} at {}", k.profile, k.state.stage())),
+            )
             .field(
                 "cluster_api",
                 &self.cluster.as_ref().map(|c| c.kubeconfig.clone()),
@@ -246,7 +272,7 @@ impl fmt::Debug for Lab {
 }
 
 /// What happened to the profile when the scenario ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Cleanup {
     /// The scenario created no profile.
     Nothing,
@@ -255,6 +281,9 @@ pub enum Cleanup {
     /// The profile was kept (failed scenario with `--keep-on-failure`); the text says how to reach
     /// and delete it.
     Kept(String),
+    /// The course's cluster passed the scenario unchanged enough to be reused: the run keeps it
+    /// for the next scenario.
+    Reused(Box<KeptCluster>),
 }
 
 impl Lab {
@@ -277,6 +306,10 @@ impl Lab {
             claims: Vec::new(),
             strict_claims: false,
             touched: BTreeSet::new(),
+            course: None,
+            spare: None,
+            adopted_lease: None,
+            processes: BTreeMap::new(),
         }
     }
 
@@ -348,6 +381,96 @@ impl Lab {
     #[must_use]
     pub fn nodes(&self) -> &[NodeInfo] {
         &self.nodes
+    }
+
+    /// The run's settings.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Keeps a background process under its Gherkin name ("the proxy", "the etcd watch"); one
+    /// already there under that name is returned (the caller stops it).
+    pub fn keep_process(
+        &mut self,
+        name: impl Into<String>,
+        process: crate::runner::Background,
+    ) -> Option<crate::runner::Background> {
+        self.processes.insert(name.into(), process)
+    }
+
+    /// The background process kept under `name`.
+    #[must_use]
+    pub fn process(&self, name: &str) -> Option<&crate::runner::Background> {
+        self.processes.get(name)
+    }
+
+    /// Takes the background process kept under `name` out (to stop it).
+    pub fn take_process(&mut self, name: &str) -> Option<crate::runner::Background> {
+        self.processes.remove(name)
+    }
+
+    /// The course's cluster this scenario works on, if any (see [`crate::course`]).
+    #[must_use]
+    pub fn course(&self) -> Option<&CourseState> {
+        self.course.as_ref()
+    }
+
+    /// The course's cluster, to change.
+    pub fn course_mut(&mut self) -> Option<&mut CourseState> {
+        self.course.as_mut()
+    }
+
+    /// Makes this scenario's own profile the course's cluster.
+    pub fn set_course(&mut self, state: CourseState) {
+        self.course = Some(state);
+    }
+
+    /// Offers the run's kept cluster to this scenario (it is given back at the end if unused).
+    pub fn offer(&mut self, kept: Option<KeptCluster>) {
+        self.spare = kept;
+    }
+
+    /// Takes the offered cluster, if any.
+    pub fn take_spare(&mut self) -> Option<KeptCluster> {
+        self.spare.take()
+    }
+
+    /// Works on `kept` from now on: its profile, nodes and course state; the cluster API is
+    /// attached again when it has one.
+    ///
+    /// # Errors
+    /// [`LabError::Kubeconfig`] when its API cannot be attached.
+    pub async fn adopt(&mut self, kept: KeptCluster) -> Result<(), LabError> {
+        self.minikube = Minikube::new(
+            self.minikube.binary(),
+            &kept.profile,
+            self.minikube.runner().clone(),
+        );
+        self.live.insert(&kept.profile);
+        self.nodes = kept.nodes;
+        self.adopted_lease = kept.lease;
+        let api = crate::course::api_kubeconfig(&kept.state);
+        self.course = Some(kept.state);
+        if let Some(path) = api {
+            self.attach_cluster(&path).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a kept cluster this scenario cannot use.
+    ///
+    /// # Errors
+    /// Provider errors from `minikube delete`.
+    pub async fn discard(&mut self, kept: KeptCluster) -> Result<(), LabError> {
+        let minikube = Minikube::new(
+            self.minikube.binary(),
+            &kept.profile,
+            self.minikube.runner().clone(),
+        );
+        minikube.delete().await?;
+        self.live.remove(&kept.profile);
+        Ok(())
     }
 
     /// Starts the profile with `count` nodes, as the course does (`--no-kubernetes`, docker
@@ -798,14 +921,22 @@ impl Lab {
         }
     }
 
-    /// Ends the scenario: deletes the profile it created, unless the scenario failed and
-    /// `--keep-on-failure` was given (then says how to reach and delete it).
+    /// Ends the scenario. An offered cluster it did not use goes back to the run. The profile it
+    /// worked on is kept for the next scenario when it is the course's cluster, the scenario
+    /// passed and did not spoil it (`lease` then goes with it); it is kept for inspection when the
+    /// scenario failed and `--keep-on-failure` was given (the text says how to reach and delete
+    /// it); else it is deleted.
     ///
     /// # Errors
     /// Provider errors from `minikube delete`.
-    pub async fn finish(&mut self, failed: bool) -> Result<Cleanup, LabError> {
+    pub async fn finish(
+        &mut self,
+        failed: bool,
+        lease: Option<ProfileLease>,
+    ) -> Result<(Cleanup, Option<KeptCluster>), LabError> {
+        let unused = self.spare.take();
         if !self.created() {
-            return Ok(Cleanup::Nothing);
+            return Ok((Cleanup::Nothing, unused));
         }
         let bin = shell_quote(&self.minikube.binary().to_string_lossy());
         let profile = shell_quote(self.profile());
@@ -815,20 +946,35 @@ impl Lab {
                 .get(1)
                 .or(self.nodes.first())
                 .map_or_else(|| self.profile().to_string(), |n| n.name.clone());
-            return Ok(Cleanup::Kept(format!(
-                "kept minikube profile {profile} for inspection (--keep-on-failure):\n  reach a node: {bin} ssh -p {profile} -n {}\n  delete it:    {bin} delete -p {profile}",
-                shell_quote(&node)
-            )));
+            return Ok((
+                Cleanup::Kept(format!(
+                    "kept minikube profile {profile} for inspection (--keep-on-failure):\n  reach a node: {bin} ssh -p {profile} -n {}\n  delete it:    {bin} delete -p {profile}",
+                    shell_quote(&node)
+                )),
+                unused,
+            ));
         }
         // The jumpbox sits on the profile's Docker network: remove it first, or `minikube delete`
-        // cannot remove the network (Docker refuses while a container is attached).
+        // cannot remove the network (Docker refuses while a container is attached). A kept
+        // cluster gets a new jumpbox in the next scenario.
         if let Some(jumpbox) = self.jumpbox.take() {
             jumpbox.stop().await?;
+        }
+        if !failed && let Some(state) = self.course.take_if(|c| c.spoiled().is_none()) {
+            let kept = KeptCluster {
+                profile: self.profile().to_string(),
+                nodes: self.nodes.clone(),
+                state,
+                lease: self.adopted_lease.take().or(lease),
+            };
+            return Ok((Cleanup::Reused(Box::new(kept)), unused));
         }
         self.minikube.delete().await?;
         self.live.remove(self.minikube.profile());
         self.nodes.clear();
-        Ok(Cleanup::Deleted)
+        self.course = None;
+        self.adopted_lease = None;
+        Ok((Cleanup::Deleted, unused))
     }
 }
 

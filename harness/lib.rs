@@ -16,6 +16,11 @@
 //! - [`versions`]: the per-minor table of what differs between Kubernetes versions, and
 //!   [`gates`]: `@k8s(...)` version gates on scenarios.
 //! - [`lab`]: a scenario's world.
+//! - [`course`]: the course's cluster in stages (chapters 2–3), kept between scenarios.
+//! - [`node_shell`]: node-side commands' output parsed by header (kubeadm, crictl, ctr, journal,
+//!   kubectl tables); [`etcd`]: the course's etcdctl alias and etcdctl's formats;
+//!   [`apiserver`]: `kubectl proxy` and the API paths of chapter 5; [`kube`]: typed checks
+//!   through the cluster API.
 //! - [`kubeadm_config`]: the kubeadm configuration the provisioning script writes, read back for
 //!   the timings the features assert.
 //! - [`provisioning`]: `--scripts ours|published` and the course's commands that fetch and run
@@ -23,16 +28,23 @@
 //! - [`run`], [`settings`], [`reports`], [`preflight`], [`labsim`], [`fixtures`]:
 //!   a run's set-up.
 
+pub mod apiserver;
+pub mod bootstrap;
 pub mod claims;
+pub mod course;
 pub mod diagnostics;
+pub mod etcd;
 pub mod fixtures;
 pub mod gates;
 pub mod jumpbox;
+pub mod kube;
 pub mod kubeadm_config;
 pub mod kubeconfig;
+pub mod kubectl;
 pub mod lab;
 pub mod labsim;
 pub mod minikube_cli;
+pub mod node_shell;
 pub mod preflight;
 pub mod progress;
 pub mod provider;
@@ -42,8 +54,10 @@ pub mod report;
 pub mod reports;
 pub mod run;
 pub mod runner;
+pub mod runtime;
 pub mod settings;
 pub mod timeline;
 pub mod transcript;
 pub mod versions;
 pub mod wait;
+pub mod workload;

@@ -519,6 +519,29 @@ impl Minikube {
         }
     }
 
+    /// Starts `script` on `node` in the background (`minikube ssh` held open, e.g. an
+    /// `etcdctl watch`); stopping the handle kills the local `minikube ssh`, which ends the
+    /// session and what it runs on the node. Its output has CRLF line ends.
+    ///
+    /// # Errors
+    /// [`ProviderError`] when it cannot be started.
+    pub fn ssh_spawn(
+        &self,
+        node: &str,
+        script: &str,
+    ) -> Result<crate::runner::Background, ProviderError> {
+        let wrapped = wrap_script(script, &new_sentinel());
+        let cmd = self
+            .command(
+                &["ssh"],
+                &["-n", node, "--", wrapped.as_str()],
+                self.timeouts.ssh,
+            )
+            .note(format!("script on {node} (background):\n{script}"));
+        crate::minikube_cli::check(&cmd.argv()[1..])?;
+        Ok(self.runner.spawn(&cmd)?)
+    }
+
     /// `minikube node stop -p P NODE`.
     ///
     /// # Errors

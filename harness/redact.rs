@@ -40,10 +40,12 @@ static PEM_KEY: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-/// `key: value` (YAML) or `"key": "value"` (JSON) for keys whose value is a secret.
+/// `key: value` (YAML) or `"key": "value"` (JSON) for keys whose value is a secret; a YAML block
+/// scalar (`key: >-` with the value on the next, indented line, as some YAML writers fold long
+/// strings) is hidden with its value.
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?m)(?P<key>(?:^|[\s{,'])"?(?:client-key-data|token|token-secret|password)"?[ \t]*[:=][ \t]*"?)(?P<value>[^\s"',}]+)"#,
+        r#"(?m)(?P<key>(?:^|[\s{,'])"?(?:client-key-data|token|token-secret|password)"?[ \t]*[:=][ \t]*"?)(?P<value>(?:[|>][-+]?[ \t]*\r?\n[ \t]+)?[^\s"',}]+)"#,
     )
     .expect("valid regex")
 });
@@ -189,6 +191,16 @@ mod tests {
 
     fn r(text: &str) -> String {
         Redactor::new().redact(text)
+    }
+
+    #[test]
+    fn folded_key_data_is_redacted_with_its_value() {
+        let yaml = "users:\r\n- name: kubernetes-admin\r\n  user:\r\n    client-certificate-data: Y2VydA==\r\n    client-key-data: >-\r\n      LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JR0hBZ0VBTUJNR0J5cUdTTTQ5QWdFR0N\r\n    token: |\n      abc.def\n";
+        let out = r(yaml);
+        assert!(!out.contains("LS0tLS1CRUdJTiBQUklWQVRF"), "{out}");
+        assert!(!out.contains("abc.def"), "{out}");
+        assert!(out.contains(&format!("client-key-data: {VALUE}")), "{out}");
+        assert!(out.contains("client-certificate-data: Y2VydA=="), "{out}");
     }
 
     #[test]

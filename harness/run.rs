@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::course::KeptCluster;
 use crate::lab::{Lab, LiveProfiles};
 use crate::provider::Minikube;
 use crate::redact::Redactor;
@@ -31,6 +32,7 @@ pub struct Run {
     environment: Mutex<Environment>,
     labs: Mutex<BTreeMap<ScenarioKey, Vec<LabRecord>>>,
     collector: Collector,
+    kept: Mutex<Option<KeptCluster>>,
 }
 
 /// A profile name held by a running scenario; released when dropped.
@@ -73,6 +75,7 @@ impl Run {
             environment: Mutex::default(),
             labs: Mutex::default(),
             collector: Collector::new(),
+            kept: Mutex::default(),
         }
     }
 
@@ -228,6 +231,48 @@ impl Run {
         Ok(Lab::new(minikube, self.settings.clone())
             .tracked_by(self.live.clone())
             .strict_claims(self.strict_claims))
+    }
+
+    /// Takes the course's cluster kept by an earlier scenario, to offer to the next one.
+    pub fn take_kept(&self) -> Option<KeptCluster> {
+        self.kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Keeps the course's cluster for the next scenario; returns the one kept before, if any
+    /// (the caller deletes it: the run keeps one cluster at a time).
+    pub fn keep(&self, cluster: KeptCluster) -> Option<KeptCluster> {
+        self.kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(cluster)
+    }
+
+    /// Deletes a kept cluster (at the end of the run, or when another replaces it); returns a line
+    /// saying what happened.
+    pub async fn delete_kept(&self, cluster: KeptCluster) -> String {
+        let runner = match self.setup_runner() {
+            Ok(r) => r,
+            Err(e) => return format!("could not delete minikube profile {}: {e}", cluster.profile),
+        };
+        let minikube = Minikube::new(&self.settings.minikube, &cluster.profile, runner);
+        let delete = format!(
+            "{} delete -p {}",
+            self.settings.minikube.display(),
+            cluster.profile
+        );
+        match minikube.delete().await {
+            Ok(()) => {
+                self.live.remove(&cluster.profile);
+                format!("deleted the course's cluster {}", cluster.profile)
+            }
+            Err(e) => format!(
+                "could not delete minikube profile {}: {e}\ndelete it with: {delete}",
+                cluster.profile
+            ),
+        }
     }
 
     /// Deletes every profile a lab created and did not delete (an interrupted run), or with

@@ -5,9 +5,14 @@
 //! cucumber JSON and per-scenario transcripts under the run's reports folder, and prints that
 //! folder at the end.
 
+mod apiserver;
 mod cluster;
 mod common;
+mod etcd;
+mod kubeadm;
 mod node;
+mod runtime;
+mod workload;
 mod world;
 
 use std::path::{Path, PathBuf};
@@ -183,7 +188,11 @@ async fn labs(
         .with_context(|| format!("cannot create {}", json_path.display()))?;
     let cucumber = LabWorld::cucumber::<PathBuf>()
         // Version gates (`@k8s(...)`) for this run's Kubernetes version: see harness/gates.rs.
-        .with_parser(Gated::new(cucumber::parser::Basic::new(), s.k8s_version))
+        .with_parser(Gated::new(
+            // Features in the course's order: the course's cluster is built once and shared.
+            k8s_labs::course::CourseOrder::new(cucumber::parser::Basic::new()),
+            s.k8s_version,
+        ))
         .with_writer(
             writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
                 .summarized()
@@ -200,9 +209,11 @@ async fn labs(
         .before(move |feature, _rule, scenario, world| {
             async move {
                 let lease = run.lease_profile();
-                let lab = run
+                let mut lab = run
                     .new_lab(&feature.name, &scenario.name, &lease)
                     .unwrap_or_else(|e| panic!("cannot set up the scenario's lab: {e}"));
+                // The course's cluster an earlier scenario left, for `Given a cluster where …`.
+                lab.offer(run.take_kept());
                 world.begin(lab, lease);
             }
             .boxed_local()
@@ -210,12 +221,28 @@ async fn labs(
         .after(move |feature, _rule, scenario, finished, world| {
             async move {
                 let failed = !matches!(finished, ScenarioFinished::StepPassed);
-                let Some(mut lab) = world.and_then(LabWorld::take_lab) else { return };
+                let Some(world) = world else { return };
+                let lease = world.take_lease();
+                let Some(mut lab) = world.take_lab() else { return };
                 run.conclude_lab(ScenarioKey::of(feature, scenario), &mut lab, failed)
                     .await;
-                match lab.finish(failed).await {
-                    Ok(Cleanup::Kept(how)) => eprintln!("{}: {how}", scenario.name),
-                    Ok(Cleanup::Deleted | Cleanup::Nothing) => {}
+                match lab.finish(failed, lease).await {
+                    Ok((cleanup, unused)) => {
+                        // A kept cluster this scenario did not use is offered to the next one;
+                        // the run keeps one cluster at a time, so one it replaces is deleted.
+                        for kept in unused.into_iter().chain(match cleanup {
+                            Cleanup::Reused(kept) => Some(*kept),
+                            Cleanup::Kept(ref how) => {
+                                eprintln!("{}: {how}", scenario.name);
+                                None
+                            }
+                            Cleanup::Deleted | Cleanup::Nothing => None,
+                        }) {
+                            if let Some(old) = run.keep(kept) {
+                                eprintln!("k8s-labs: {}", run.delete_kept(old).await);
+                            }
+                        }
+                    }
                     Err(e) => panic!(
                         "cannot delete minikube profile {} after the scenario: {e}\ndelete it by hand: {} delete -p {}",
                         lab.profile(),
@@ -232,6 +259,10 @@ async fn labs(
     tokio::select! {
         out = cucumber => {
             let failed = cucumber::writer::Stats::<LabWorld>::execution_has_failed(&out);
+            // The course's cluster the last scenarios shared goes with the run.
+            if let Some(kept) = run.take_kept() {
+                eprintln!("k8s-labs: {}", run.delete_kept(kept).await);
+            }
             let written = run.write_reports()?;
             if let Some(html) = written.iter().find(|p| p.ends_with(report::REPORT_HTML)) {
                 eprintln!("k8s-labs: report: {}", html.display());
@@ -245,6 +276,8 @@ async fn labs(
             for line in run.clean_up_live_profiles().await? {
                 eprintln!("k8s-labs: {line}");
             }
+            // Its host files (the kept cluster's kubeconfigs) go with it.
+            drop(run.take_kept());
             Ok(ExitCode::from(130))
         }
     }

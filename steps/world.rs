@@ -37,9 +37,14 @@ impl LabWorld {
         self.lab.as_mut().expect("the before hook creates the lab")
     }
 
-    /// Takes the lab out at the end of the scenario (the profile name is released when the
-    /// world is dropped).
+    /// Takes the lab out at the end of the scenario.
     pub fn take_lab(&mut self) -> Option<Lab> {
         self.lab.take()
+    }
+
+    /// Takes the profile name's lease out at the end of the scenario: it goes with the cluster
+    /// when the run keeps it, else it is released when dropped.
+    pub fn take_lease(&mut self) -> Option<ProfileLease> {
+        self.lease.take()
     }
 }

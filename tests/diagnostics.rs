@@ -142,7 +142,7 @@ async fn a_failed_scenario_leaves_its_environment_and_a_diagnostics_bundle() {
     .unwrap();
 
     let record = lab.conclude(true, &root).await;
-    lab.finish(false).await.unwrap();
+    lab.finish(false, None).await.unwrap();
 
     let cluster = record.cluster.expect("the cluster's environment");
     assert_eq!(cluster.kubernetes_version.as_deref(), Some("v1.33.7"));

@@ -90,7 +90,7 @@ async fn every_minikube_invocation_of_the_provider_is_one_real_minikube_accepts(
         .read_file("labs", "/etc/hostname")
         .await
         .unwrap_or_default();
-    lab.finish(false).await.unwrap();
+    lab.finish(false, None).await.unwrap();
 
     let calls = recorded(&log);
     let sentinel = regex::Regex::new("__K8S_LABS_EXIT_[0-9a-f]{16}__").unwrap();

@@ -156,7 +156,10 @@ async fn nodes_ips_and_files() {
 async fn the_lab_runs_the_bootstrap_checks_and_cleans_up() {
     let f = fake("labs");
     let mut lab = Lab::new(f.minikube.clone(), settings(false));
-    assert_eq!(lab.finish(false).await.unwrap(), Cleanup::Nothing);
+    assert!(matches!(
+        lab.finish(false, None).await.unwrap(),
+        (Cleanup::Nothing, None)
+    ));
     lab.start_nodes(3).await.unwrap();
     lab.check_node_names(&[
         "<profile>".into(),
@@ -185,7 +188,10 @@ async fn the_lab_runs_the_bootstrap_checks_and_cleans_up() {
         again.start_nodes(3).await,
         Err(LabError::ProfileExists { .. })
     ));
-    assert_eq!(lab.finish(false).await.unwrap(), Cleanup::Deleted);
+    assert!(matches!(
+        lab.finish(false, None).await.unwrap(),
+        (Cleanup::Deleted, None)
+    ));
     assert!(matches!(
         f.minikube.node_list().await,
         Err(ProviderError::ProfileNotFound { .. })
@@ -207,7 +213,7 @@ async fn the_lab_reports_a_node_without_a_runtime_and_keeps_the_profile_on_reque
     .unwrap();
     let err = lab.check_container_runtime().await.unwrap_err().to_string();
     assert!(err.starts_with("on node keep-m02, `containerd --version && sudo systemctl is-active containerd`: exit 127"), "{err}");
-    let Cleanup::Kept(how) = lab.finish(true).await.unwrap() else {
+    let (Cleanup::Kept(how), None) = lab.finish(true, None).await.unwrap() else {
         panic!("kept expected")
     };
     assert!(how.contains("ssh -p keep -n keep-m02"), "{how}");
@@ -218,4 +224,49 @@ async fn the_lab_reports_a_node_without_a_runtime_and_keeps_the_profile_on_reque
         "still there"
     );
     f.minikube.delete().await.unwrap();
+}
+
+/// The course's cluster outlives a passing scenario and is adopted by the next one, which may
+/// reach a stage it is at; a failed scenario's cluster is deleted, not kept.
+#[tokio::test]
+async fn the_course_s_cluster_is_kept_between_scenarios_and_deleted_after_a_failure() {
+    use k8s_labs::course::{self, Stage};
+    let f = fake("course");
+    let mut first = Lab::new(f.minikube.clone(), settings(false));
+    course::start_nodes(&mut first, 3).await.unwrap();
+    assert_eq!(first.course().unwrap().stage(), Stage::NodesCreated);
+    let (Cleanup::Reused(kept), None) = first.finish(false, None).await.unwrap() else {
+        panic!("a passing scenario's course cluster is kept")
+    };
+    assert_eq!((kept.profile.as_str(), kept.nodes.len()), ("course", 3));
+    assert_eq!(
+        f.minikube.node_list().await.unwrap().len(),
+        3,
+        "still there"
+    );
+
+    // The next scenario runs on another profile name and adopts the kept cluster.
+    let other = Minikube::new(f.minikube.binary(), "course-2", f.minikube.runner().clone());
+    let mut second = Lab::new(other, settings(false));
+    second.offer(Some(*kept));
+    course::reach(&mut second, Stage::NodesCreated)
+        .await
+        .unwrap();
+    assert_eq!(second.profile(), "course");
+    assert_eq!(second.nodes().len(), 3);
+    // It cannot go back: the stage after this one needs the scripts.
+    let err = course::perform(&mut second, Stage::ControlPlaneInitialised)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the course reaches it after \"scripts run\""),
+        "{err}"
+    );
+    let (cleanup, unused) = second.finish(true, None).await.unwrap();
+    assert!(matches!(cleanup, Cleanup::Deleted) && unused.is_none());
+    assert!(matches!(
+        f.minikube.node_list().await,
+        Err(ProviderError::ProfileNotFound { .. })
+    ));
 }

@@ -647,7 +647,7 @@ async fn no_report_file_contains_a_secret_of_the_run() {
     .await;
     run.conclude_lab(ScenarioKey::of(&feature, &scenario), &mut lab, true)
         .await;
-    lab.finish(false).await.unwrap();
+    lab.finish(false, None).await.unwrap();
     send(&mut collector, scen(event::Scenario::Finished)).await;
     send(
         &mut collector,

@@ -105,8 +105,8 @@ async fn recorder_follows_the_cluster_and_survives_an_api_server_restart() {
     assert_eq!(event.server, Some("2026-01-28T05:01:01Z".parse().unwrap()));
 
     // The API server goes away. Meanwhile (through a second API server on the same etcd) the
-    // node becomes Unknown and the pod is deleted.
-    // Marked before the stop: the watches may notice the loss within the same microsecond.
+    // node becomes Unknown and the pod is deleted. The mark comes first: the watchers notice the
+    // outage at once and may record it before `stop_server` returns.
     timeline.mark("api stopped");
     api.stop_server(PORT);
     let lost = seen(
@@ -158,11 +158,20 @@ async fn recorder_follows_the_cluster_and_survives_an_api_server_restart() {
     )
     .await;
 
-    // Nothing recorded before the outage was lost, and the recorder goes on afterwards (through
-    // its watch, or a relist if the fresh API server dropped the watch once more).
+    // Nothing recorded before the outage was lost, and the watch goes on afterwards: the change
+    // arrives through it, not through another relist.
     timeline.mark("after");
     set_ready(&nodes, "m03", "True", "KubeletReady").await;
-    seen(&timeline, "after", &Query::node_ready("m03", "True")).await;
+    let back = seen(
+        &timeline,
+        "after",
+        &Query::new("m03 Ready again through the watch", |e| {
+            matches!(&e.change, Change::NodeReady { status, .. } if status == "True")
+                && e.origin == Origin::Watch
+        }),
+    )
+    .await;
+    assert!(!back.late());
     recorder.stop();
 
     let entries = timeline.entries();

@@ -1,5 +1,5 @@
 //! The `labsim` binary: dispatches on the name it was invoked under (`minikube`, `kubeadm`, `crictl`,
-//! `ctr`, `systemctl`, `journalctl`, `kubelet`, `sshd`; the node's `/opt/labsim/bin` holds such
+//! `ctr`, `containerd`, `systemctl`, `journalctl`, `kubelet`, `sshd`; the node's `/opt/labsim/bin` holds such
 //! symlinks) or on its first argument (`labsim <component> …`).
 
 use std::process::ExitCode;
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         "minikube" => labsim::minikube::main(rest),
-        "kubeadm" | "crictl" | "ctr" | "systemctl" | "journalctl" => {
+        "kubeadm" | "crictl" | "ctr" | "containerd" | "systemctl" | "journalctl" => {
             labsim::cli::main(&program, rest)
         }
         "node-init" => labsim::node::init_main(rest),
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: labsim <program> [args…]
-programs: minikube, kubeadm, crictl, ctr, systemctl, journalctl (also by argv[0]),
+programs: minikube, kubeadm, crictl, ctr, containerd, systemctl, journalctl (also by argv[0]),
           node-init, node-agent, sshd, kubelet, kube-apiserver, kube-controller-manager, kube-scheduler,
           image run (a container, from the LABSIM_* environment), image <program> [args…],
           fault (inject a fault into a profile), audit (a profile's event log)";

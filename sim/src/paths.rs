@@ -190,6 +190,7 @@ pub mod node {
         "kubelet",
         "crictl",
         "ctr",
+        "containerd",
         "systemctl",
         "journalctl",
         "sshd",
@@ -200,6 +201,7 @@ pub mod node {
     pub const OVERLAID_PROGRAMS: &[(&str, &str)] = &[
         ("/usr/bin/systemctl", "systemctl"),
         ("/usr/bin/journalctl", "journalctl"),
+        ("/usr/bin/containerd", "containerd"),
     ];
     /// The docker user's home.
     pub const DOCKER_HOME: &str = "/home/docker";

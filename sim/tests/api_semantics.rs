@@ -633,3 +633,55 @@ async fn the_event_recorder_aggregates_repeats() {
         "{d}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reflector_resumes_its_watch_across_api_server_restarts() {
+    // The API server process is killed and started again; the reflector re-watches from its last
+    // resourceVersion, so what changes after each restart arrives through the watch, without a
+    // relist (which would announce Change::Restarted).
+    use labsim::client::{Change, Reflector};
+    let mut c = Cluster::start("1.33").await;
+    let client = client(&c);
+    let nodes = path("", "v1", "nodes", None, None);
+    client
+        .create(
+            &nodes,
+            &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "m03"}}),
+        )
+        .await
+        .unwrap();
+    let reflector = Reflector::new(client.clone(), nodes.clone(), ListParams::default());
+    let store = reflector.store();
+    let mut changes = reflector.subscribe();
+    let task = tokio::spawn(reflector.run());
+    store.wait_ready().await;
+    while changes.try_recv().is_ok() {}
+    let node = path("", "v1", "nodes", None, Some("m03"));
+    for round in 0..5 {
+        c.stop_apiserver();
+        c.start_apiserver(&[]).await;
+        let value = format!("r{round}");
+        client
+            .patch(
+                &node,
+                PatchType::Merge,
+                &json!({"metadata": {"labels": {"round": value}}}),
+            )
+            .await
+            .unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match changes.recv().await.unwrap() {
+                    Change::Restarted => return Err("a relist"),
+                    Change::Applied(n) if n["metadata"]["labels"]["round"] == value.as_str() => {
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        assert_eq!(seen, Ok(Ok(())), "round {round}: {}", c.log());
+    }
+    task.abort();
+}

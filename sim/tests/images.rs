@@ -935,10 +935,107 @@ async fn the_etcd_image_runs_kubeadm_1_34_flags_on_the_installed_etcd() {
         log.contains("\"level\":\"info\""),
         "etcd logs zap JSON: {log}"
     );
+    // The metrics URL answers as etcd 3.5.11+/3.6's (kubeadm ≥ 1.31 probes /livez and /readyz):
+    // the real etcd's /health and /metrics, and the health checks on top of them.
+    let metrics = format!("http://{ip}:2381");
+    let (_, code, body) = curl(&format!("{metrics}/livez"), &[]);
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("200", "ok\n"),
+        "{}",
+        e.logs()
+    );
+    let (_, code, body) = curl(&format!("{metrics}/readyz?verbose"), &[]);
+    assert_eq!(code, "200");
+    assert_eq!(
+        body,
+        "[+]data_corruption ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok\n"
+    );
+    let (_, code, body) = curl(
+        &format!("{metrics}/readyz?verbose&exclude=linearizable_read"),
+        &[],
+    );
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        (
+            "200",
+            "[+]data_corruption ok\n[+]serializable_read ok\nok\n"
+        )
+    );
+    let (_, code, body) = curl(&format!("{metrics}/readyz/linearizable_read"), &[]);
+    assert_eq!((code.as_str(), body.as_str()), ("200", "ok\n"));
+    let (_, code, body) = curl(&format!("{metrics}/livez"), &["-X", "POST"]);
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("405", "Method Not Allowed\n")
+    );
+    let (_, code, body) = curl(&format!("{metrics}/health"), &[]);
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("200", "{\"health\":\"true\"}")
+    );
+    let (_, code, body) = curl(&format!("{metrics}/metrics"), &[]);
+    assert_eq!(code, "200");
+    assert!(body.contains("etcd_server_has_leader 1"), "{body}");
+    let (_, code, body) = curl(&format!("{metrics}/livez/nope"), &[]);
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("404", "404 page not found\n")
+    );
     // etcd re-raises SIGTERM after closing (pkg/osutil HandleInterrupts): it dies of the signal.
     use std::os::unix::process::ExitStatusExt;
     let st = e.terminate(Duration::from_secs(10));
     assert!(st.success() || st.signal() == Some(15), "{st}");
+    // The front dies with etcd.
+    wait_until("the metrics URL closes", Duration::from_secs(5), || {
+        std::net::TcpStream::connect((ip, 2381)).is_err()
+    });
+}
+
+#[test]
+fn the_etcd_metrics_front_fails_the_checks_while_etcd_does_not_answer() {
+    let ip = common::unique_ip();
+    let port = std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut front = Command::new(env!("CARGO_BIN_EXE_labsim"))
+        .args([
+            "image",
+            "etcd-metrics",
+            "--backend",
+            &format!("{ip}:1"),
+            "--listen",
+            &format!("{ip}:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(front.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready, "ready\n");
+    let (_, code, body) = curl(&format!("http://{ip}:{port}/readyz"), &[]);
+    let _ = front.kill();
+    let _ = front.wait();
+    assert_eq!(code, "503");
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 4, "{body}");
+    for (line, check) in
+        lines
+            .iter()
+            .zip(["data_corruption", "serializable_read", "linearizable_read"])
+    {
+        assert!(
+            line.starts_with(&format!("[-]{check} failed: cannot connect to {ip}:1")),
+            "{body}"
+        );
+    }
+    assert_eq!(lines[3], "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,25 +54,42 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
         "v1.33.7"
     );
 
-    // init up to the kubelet: shorten the kubelet health check so the test does not wait 4m0s.
+    // init, with a short kubelet health check so a broken kubelet does not make it wait 4m0s.
     lab.sh(PROFILE, PROFILE, "sed -i 's/^kind: InitConfiguration$/kind: InitConfiguration\\ntimeouts:\\n  kubeletHealthCheck: 3s/' config.yaml");
     let (code, out) = run(
         &lab,
         PROFILE,
         "sudo kubeadm init --config config.yaml --ignore-preflight-errors=all 2>&1",
     );
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     for want in [
         "[init] Using Kubernetes version: v1.33.7",
         "[certs] Using certificateDir folder \"/var/lib/minikube/certs\"",
         "[kubeconfig] Writing \"super-admin.conf\" kubeconfig file",
         "[etcd] Creating static Pod manifest for local etcd in \"/etc/kubernetes/manifests\"",
         "[kubelet-start] Starting the kubelet",
-        "[kubelet-check] The kubelet is not healthy after",
-        "error execution phase wait-control-plane: failed while waiting for the kubelet",
+        "[kubelet-check] The kubelet is healthy after",
+        "[kubelet-finalize] Updating \"/etc/kubernetes/kubelet.conf\" to point to a rotatable kubelet client certificate and key",
+        "Your Kubernetes control-plane has initialized successfully!",
     ] {
         assert!(out.contains(want), "{want:?} missing in:\n{out}");
     }
+    // The kubelet wrote its client certificate before kubelet-finalize looked for it.
+    assert!(
+        !out.contains("could not find /var/lib/kubelet/pki"),
+        "{out}"
+    );
+    // The node's executables are the host's: with socat installed (scripts/install-deps, as
+    // kicbase has it) kubeadm finds it; without, it warns as on a node that lacks it.
+    let host_has_socat = std::process::Command::new("sh")
+        .args(["-c", "command -v socat"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert_eq!(
+        out.contains("[WARNING FileExisting-socat]: socat not found in system path"),
+        !host_has_socat,
+        "{out}"
+    );
     let files = lab.sh(
         PROFILE,
         PROFILE,

@@ -197,8 +197,9 @@ async fn events(client: &Client, name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Plays kube-controller-manager's csrapproving and csrsigning controllers for kubelet client CSRs.
-async fn approve_and_sign(client: &Client, ca: &labsim::pki::Ca) -> bool {
+/// Plays kube-controller-manager's csrapproving and csrsigning controllers for kubelet client CSRs;
+/// returns the requesting users of the CSRs it signed.
+async fn approve_and_sign(client: &Client, ca: &labsim::pki::Ca) -> Vec<String> {
     let csrs = path(
         "certificates.k8s.io",
         "v1",
@@ -207,9 +208,9 @@ async fn approve_and_sign(client: &Client, ca: &labsim::pki::Ca) -> bool {
         None,
     );
     let Ok(list) = client.list(&csrs, &ListParams::default()).await else {
-        return false;
+        return vec![];
     };
-    let mut signed = false;
+    let mut signed = vec![];
     for csr in list["items"].as_array().into_iter().flatten() {
         if !labsim::kubelet::bootstrap::is_kubelet_client_csr(csr)
             || csr["status"]["certificate"].is_string()
@@ -240,7 +241,12 @@ async fn approve_and_sign(client: &Client, ca: &labsim::pki::Ca) -> bool {
             .update(&format!("{csrs}/{name}/status"), &done)
             .await
             .unwrap();
-        signed = true;
+        signed.push(
+            csr["spec"]["username"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     signed
 }
@@ -343,6 +349,26 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
         "{mirror}"
     );
     assert!(mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string());
+    // The control plane's kubelet started its certificate store from kubelet.conf's embedded
+    // credentials (what kubeadm's kubelet-finalize phase looks for) and rotates them out at once
+    // with a CSR of its own.
+    // (The symlink is absolute inside the node: read its target under the node's root.)
+    let cp_current = || {
+        let link = std::fs::read_link(cp.join("var/lib/kubelet/pki/kubelet-client-current.pem"))
+            .unwrap_or_default();
+        std::fs::read_to_string(cp.join(link.strip_prefix("/").unwrap_or(&link)))
+    };
+    let first = cp_current().unwrap();
+    assert!(first.starts_with(node_cert.cert_pem.trim_end()), "{first}");
+    wait_for("the control plane's rotation CSR", 60, || async {
+        approve_and_sign(&client, &ca)
+            .await
+            .contains(&format!("system:node:{CP}"))
+    })
+    .await;
+    assert!(eventually(15, || {
+        cp_current().is_ok_and(|now| now != first)
+    }));
     // The control plane's Node: registered, NotReady without a CNI configuration.
     let node = client
         .get(&path("", "v1", "nodes", None, Some(CP)))
@@ -435,7 +461,10 @@ async fn kubelets_run_static_and_api_pods_through_the_runtime() {
     kubelet_files(&w, &w_ip);
     // TLS bootstrap: the kubelet's CSR, approved and signed here.
     wait_for("the worker's CSR", 60, || async {
-        approve_and_sign(&client, &ca).await
+        approve_and_sign(&client, &ca)
+            .await
+            .iter()
+            .any(|u| u.starts_with("system:bootstrap:"))
     })
     .await;
     wait_for("the worker Ready", 60, || async {

@@ -23,6 +23,20 @@ impl Drop for FakeKubelet {
     }
 }
 
+/// The real kubelet's error answers (pkg/kubelet/server/server.go `getContainerLogs`): 400 with
+/// the runtime's text and no newline, 404 with one.
+fn kubelet_error(path: &str) -> Option<(u16, &'static str)> {
+    match path {
+        "/containerLogs/default/waiting/app" => Some((
+            400,
+            "container \"app\" in pod \"waiting\" is waiting to start: ContainerCreating",
+        )),
+        "/containerLogs/default/gone/app" => Some((404, "pod \"gone\" does not exist\n")),
+        "/containerLogs/default/broken/app" => Some((500, "runtime exploded")),
+        _ => None,
+    }
+}
+
 async fn fake_kubelet(c: &Cluster) -> FakeKubelet {
     let pki = c.dir.0.join("pki");
     let ca = labsim::pki::Ca::load(&pki, "ca").unwrap();
@@ -79,6 +93,12 @@ async fn fake_kubelet(c: &Cluster) -> FakeKubelet {
                                         .body(full("Unauthorized"))
                                         .unwrap(),
                                 );
+                            } else if let Some((code, text)) = kubelet_error(&pq) {
+                                return Ok(hyper::Response::builder()
+                                    .status(code)
+                                    .header("content-type", "text/plain; charset=utf-8")
+                                    .body(full(text))
+                                    .unwrap());
                             } else if pq.contains("follow=true") {
                                 // one line every 300 ms, three times, then the container "exits"
                                 let s = futures::stream::unfold(0u32, |i| async move {
@@ -154,6 +174,31 @@ async fn kubectl_logs_goes_through_the_kubelet() {
     assert!(
         err.contains("pod pending does not have a host assigned"),
         "{err}"
+    );
+    // The kubelet's errors become Statuses as kube-apiserver makes them (response_checker.go).
+    for pod in ["waiting", "gone", "broken"] {
+        c.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\nspec:\n  nodeName: minikube-m02\n  containers:\n  - name: app\n    image: podinfo\n"));
+    }
+    let (code, out, err) = c.kubectl(&["logs", "waiting"]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            1,
+            "",
+            "Error from server (BadRequest): container \"app\" in pod \"waiting\" is waiting to start: ContainerCreating\n"
+        )
+    );
+    let (code, _, err) = c.kubectl(&["logs", "gone"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error from server (NotFound): the server could not find the requested resource ( pods/log gone)\n"
+    );
+    let (code, _, err) = c.kubectl(&["logs", "broken"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "Error from server (InternalError): Internal error occurred: runtime exploded\n"
     );
     // several containers need -c
     c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: two\nspec:\n  nodeName: minikube-m02\n  containers:\n  - name: a\n    image: podinfo\n  - name: b\n    image: podinfo\n");

@@ -311,3 +311,60 @@ fn systemctl_and_journalctl_outside_a_node_say_so() {
         assert!(o.stderr.contains("minikube ssh"), "{}", o.stderr);
     }
 }
+
+#[test]
+fn containerd_answers_its_version_and_its_unit_is_the_runtime() {
+    // The harness's chapter-2 check, typed as it types it: a containerd version line, then the
+    // unit active (a kicbase node runs containerd as containerd.service).
+    let lab = Lab::new("containerd");
+    lab.start("ctd", 1);
+    let expected = format!("{}\nactive\n", labsim::cli::containerd::version_line());
+    assert_eq!(
+        run(
+            &lab,
+            "ctd",
+            "containerd --version && sudo systemctl is-active containerd"
+        ),
+        (expected.clone(), 0)
+    );
+    // The host's /usr/bin/containerd (when it has one) is the node's too, as systemctl is.
+    if std::path::Path::new("/usr/bin/containerd").is_file() {
+        assert_eq!(
+            run(&lab, "ctd", "/usr/bin/containerd --version"),
+            (expected.lines().next().unwrap().to_string() + "\n", 0)
+        );
+    }
+    assert_eq!(
+        run(&lab, "ctd", "systemctl is-enabled containerd"),
+        ("enabled\n".into(), 0)
+    );
+    let (status, rc) = run(&lab, "ctd", "sudo systemctl status containerd");
+    assert_eq!(rc, 0);
+    let status = regex::Regex::new(r#"time="[^"]+"|Tasks: \d+"#)
+        .unwrap()
+        .replace_all(&scrub(&lab, &status), "[VARIES]")
+        .into_owned();
+    insta::assert_snapshot!("containerd_status", status);
+    let (journal, _) = run(&lab, "ctd", "sudo journalctl -u containerd --no-pager");
+    assert!(
+        journal.contains("containerd successfully booted"),
+        "{journal}"
+    );
+    // The runtime is the node agent's: systemctl cannot stop it on its own, and says so.
+    let (out, rc) = run(&lab, "ctd", "sudo systemctl stop containerd");
+    assert_eq!(rc, 1);
+    assert!(out.contains("not implemented"), "{out}");
+    assert_eq!(
+        run(&lab, "ctd", "systemctl is-active containerd"),
+        ("active\n".into(), 0)
+    );
+    // The CRI version is the same containerd.
+    let (version, _) = run(&lab, "ctd", "sudo crictl version");
+    assert!(
+        version.contains(&format!(
+            "RuntimeVersion:  {}",
+            labsim::runtime::CONTAINERD_VERSION
+        )),
+        "{version}"
+    );
+}

@@ -242,6 +242,29 @@ pub async fn pod_log(
         .await
         .map_err(|e| ApiError::Internal(format!("Get {url:?}: {e}")))?;
     let status = resp.status();
+    if !(200..=206).contains(&status.as_u16()) {
+        // The kubelet's plain-text error becomes a Status (GenericHttpResponseChecker, at most
+        // 50000 bytes of the body).
+        let mut body = resp.into_body();
+        let mut text = Vec::new();
+        while text.len() < MAX_ERROR_BODY {
+            match body.frame().await {
+                Some(Ok(f)) => {
+                    if let Ok(d) = f.into_data() {
+                        text.extend_from_slice(&d);
+                    }
+                }
+                Some(Err(e)) => return Err(ApiError::generic_internal(&e.to_string())),
+                None => break,
+            }
+        }
+        text.truncate(MAX_ERROR_BODY);
+        return Err(kubelet_error(
+            status.as_u16(),
+            &String::from_utf8_lossy(&text),
+            name,
+        ));
+    }
     let ct = resp
         .headers()
         .get("content-type")
@@ -258,6 +281,23 @@ pub async fn pod_log(
         .header("cache-control", "no-cache, private")
         .body(body)
         .expect("valid response"))
+}
+
+/// How much of a kubelet's error answer is read (response_checker.go `maxReadLength`).
+const MAX_ERROR_BODY: usize = 50000;
+
+/// The `Status` kube-apiserver makes of a kubelet's error answer to `pods/<name>/log`
+/// (k8s.io/apiserver `pkg/registry/generic/rest/response_checker.go`
+/// `GenericHttpResponseChecker.Check` for the qualified resource `pods/log`): 500 is an internal
+/// error, 400 a BadRequest with the kubelet's text as the message (`kubectl logs` prints `Error
+/// from server (BadRequest): container "x" in pod "y" is waiting to start: ContainerCreating`),
+/// anything else apimachinery's `NewGenericServerResponse`.
+pub fn kubelet_error(code: u16, body: &str, name: &str) -> ApiError {
+    match code {
+        500 => ApiError::generic_internal(body),
+        400 => ApiError::BadRequest(body.to_string()),
+        _ => ApiError::generic_server_response(code, "", "", "pods/log", name, body),
+    }
 }
 
 fn encode(v: &str) -> String {

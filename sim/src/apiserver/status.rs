@@ -190,6 +190,20 @@ pub enum ApiError {
     /// errors when etcd cannot be reached).
     #[error("{0}")]
     Unavailable(String),
+    /// A `Status` made from another server's plain-text answer (apiserver
+    /// `registry/generic/rest/response_checker.go` with apimachinery `pkg/api/errors`
+    /// `NewInternalError`/`NewGenericServerResponse`).
+    #[error("{message}")]
+    Generic {
+        /// HTTP status code.
+        code: u16,
+        /// The `reason` field.
+        reason: &'static str,
+        /// The message.
+        message: String,
+        /// The `details` field.
+        details: Value,
+    },
 }
 
 fn summary(errors: &[FieldError]) -> String {
@@ -242,6 +256,108 @@ impl ApiError {
         }
     }
 
+    /// apimachinery `NewInternalError`: `Internal error occurred: <err>`, with the error as the
+    /// cause.
+    pub fn generic_internal(err: &str) -> ApiError {
+        ApiError::Generic {
+            code: 500,
+            reason: "InternalError",
+            message: format!("Internal error occurred: {err}"),
+            details: json!({"causes": [{"message": err}]}),
+        }
+    }
+
+    /// apimachinery `NewGenericServerResponse(code, verb, {group, resource}, name,
+    /// serverMessage, 0, false)` (k8s.io/apimachinery `pkg/api/errors/errors.go`): a reason and a
+    /// message for the code, then ` (<verb> <resource>[.<group>] <name>)`.
+    pub fn generic_server_response(
+        code: u16,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        name: &str,
+        server_message: &str,
+    ) -> ApiError {
+        let (reason, message) = match code {
+            409 if verb == "POST" => ("AlreadyExists", "the server reported a conflict".into()),
+            409 => ("Conflict", "the server reported a conflict".into()),
+            404 => (
+                "NotFound",
+                "the server could not find the requested resource".into(),
+            ),
+            400 => (
+                "BadRequest",
+                "the server rejected our request for an unknown reason".into(),
+            ),
+            401 => (
+                "Unauthorized",
+                "the server has asked for the client to provide credentials".into(),
+            ),
+            403 => ("Forbidden", server_message.to_string()),
+            406 if server_message.is_empty() || server_message == "unknown" => (
+                "NotAcceptable",
+                "the server was unable to respond with a content type that the client supports"
+                    .into(),
+            ),
+            406 => ("NotAcceptable", server_message.to_string()),
+            415 => ("UnsupportedMediaType", server_message.to_string()),
+            405 => (
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource".into(),
+            ),
+            422 => (
+                "Invalid",
+                "the server rejected our request due to an error in our request".into(),
+            ),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request".into(),
+            ),
+            504 => (
+                "Timeout",
+                "the server was unable to return a response in the time allotted, but may still be processing the request".into(),
+            ),
+            429 => (
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later"
+                    .into(),
+            ),
+            c if c >= 500 => (
+                "InternalError",
+                format!(
+                    "an error on the server ({server_message:?}) has prevented the request from succeeding"
+                ),
+            ),
+            c => (
+                "",
+                format!("the server responded with the status code {c} but did not return more information"),
+            ),
+        };
+        let qualified = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let verb = verb.to_lowercase();
+        let message = match (qualified.is_empty(), name.is_empty()) {
+            (false, false) => format!("{message} ({verb} {qualified} {name})"),
+            (false, true) => format!("{message} ({verb} {qualified})"),
+            _ => message,
+        };
+        let mut details = json!({});
+        for (k, v) in [("name", name), ("group", group), ("kind", resource)] {
+            if !v.is_empty() {
+                details[k] = json!(v);
+            }
+        }
+        ApiError::Generic {
+            code,
+            reason,
+            message,
+            details,
+        }
+    }
+
     /// HTTP status code.
     pub fn code(&self) -> u16 {
         match self {
@@ -259,6 +375,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) | ApiError::RouteUnsupportedMediaType => 415,
             ApiError::Internal(_) => 500,
             ApiError::Storage(_) | ApiError::Unavailable(_) => 500,
+            ApiError::Generic { code, .. } => *code,
         }
     }
 
@@ -280,6 +397,7 @@ impl ApiError {
             }
             ApiError::Internal(_) | ApiError::Storage(_) => "InternalError",
             ApiError::Unavailable(_) => "",
+            ApiError::Generic { reason, .. } => reason,
         }
     }
 
@@ -374,10 +492,17 @@ impl ApiError {
             ApiError::Internal(m) | ApiError::Storage(m) => {
                 Some(json!({"causes": [{"message": m}]}))
             }
+            ApiError::Generic { details, .. } => Some(details.clone()),
             _ => None,
         };
         if let Some(d) = details {
             s["details"] = d;
+        }
+        // StatusReasonUnknown is "" and omitted (`reason,omitempty`).
+        if self.reason().is_empty()
+            && let Some(m) = s.as_object_mut()
+        {
+            m.remove("reason");
         }
         s
     }
@@ -438,5 +563,31 @@ mod tests {
             .message,
             "Invalid value: -1: must be greater than or equal to 0"
         );
+    }
+
+    #[test]
+    fn generic_server_responses_are_apimachinery_s() {
+        let nf = ApiError::generic_server_response(404, "", "", "pods/log", "web", "x");
+        assert_eq!(
+            nf.status(),
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "the server could not find the requested resource ( pods/log web)",
+                   "reason": "NotFound", "details": {"name": "web", "kind": "pods/log"}, "code": 404})
+        );
+        let bad = ApiError::generic_server_response(502, "GET", "apps", "deployments", "", "boom");
+        assert_eq!(
+            bad.to_string(),
+            "an error on the server (\"boom\") has prevented the request from succeeding (get deployments.apps)"
+        );
+        assert_eq!(bad.reason(), "InternalError");
+        let odd = ApiError::generic_server_response(302, "", "", "", "", "");
+        assert!(odd.status().get("reason").is_none());
+        assert_eq!(odd.code(), 302);
+        let internal = ApiError::generic_internal("no space left").status();
+        assert_eq!(
+            internal["message"],
+            "Internal error occurred: no space left"
+        );
+        assert_eq!(internal["details"]["causes"][0]["message"], "no space left");
     }
 }

@@ -306,9 +306,12 @@ pub fn main(args: &[String]) -> u8 {
         "images" | "image" | "i" => images(&ctr, rest),
         "version" => match ctr.call(Request::Version) {
             Ok(Reply::Version(_)) => {
-                let v = crate::runtime::containerd_version(node.kubernetes_version);
+                let (v, r) = (
+                    crate::runtime::CONTAINERD_VERSION,
+                    crate::runtime::CONTAINERD_REVISION,
+                );
                 println!(
-                    "Client:\n  Version:  {v}\n  Revision: labsim\n  Go version: labsim\n\nServer:\n  Version:  {v}\n  Revision: labsim\n  UUID: {}",
+                    "Client:\n  Version:  {v}\n  Revision: {r}\n  Go version: labsim\n\nServer:\n  Version:  {v}\n  Revision: {r}\n  UUID: {}",
                     node.node
                 );
                 Ok(())

@@ -1,7 +1,8 @@
 //! Node-side command-line tools with the real programs' syntax and output: `kubeadm`, `crictl`,
-//! `ctr`, `systemctl`, `journalctl`. `systemctl` and `journalctl` talk to the node agent's systemd
+//! `ctr`, `containerd` (its `--version`), `systemctl`, `journalctl`. `systemctl` and `journalctl` talk to the node agent's systemd
 //! and journald over `/run/labsim/agent.sock` (see [`crate::node::proto`]).
 
+pub mod containerd;
 pub mod crictl;
 pub mod ctr;
 pub mod gofmt;
@@ -11,7 +12,8 @@ pub mod systemctl;
 
 use std::process::ExitCode;
 
-/// Runs the node-side CLI `program` (`kubeadm`, `crictl`, `ctr`, `systemctl`, `journalctl`).
+/// Runs the node-side CLI `program` (`kubeadm`, `crictl`, `ctr`, `containerd`, `systemctl`,
+/// `journalctl`).
 pub fn main(program: &str, args: Vec<String>) -> ExitCode {
     match program {
         "systemctl" => ExitCode::from(systemctl::main(&args)),
@@ -19,6 +21,7 @@ pub fn main(program: &str, args: Vec<String>) -> ExitCode {
         "kubeadm" => ExitCode::from(kubeadm::main(&args)),
         "crictl" => ExitCode::from(crictl::main(&args)),
         "ctr" => ExitCode::from(ctr::main(&args)),
+        "containerd" => ExitCode::from(containerd::main(&args)),
         _ => {
             eprintln!("labsim: {program} is not built yet");
             ExitCode::from(2)

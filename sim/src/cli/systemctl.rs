@@ -453,6 +453,12 @@ pub fn render(inv: &Invocation, outcomes: &[UnitOutcome], now_us: i64, tz: &Time
                         }
                         out.code = 1;
                     }
+                    Some(UnitFailure::NotImplemented) => {
+                        out.stderr.push_str(&format!(
+                            "Failed to {verb} {u}: labsim runs the container runtime inside the node agent, so {u} cannot be stopped or restarted on its own (not implemented; `minikube node stop` stops the whole node)\n"
+                        ));
+                        out.code = 1;
+                    }
                     Some(UnitFailure::NoInstallSection) => {}
                 }
             }

@@ -12,7 +12,10 @@
 //! - listen URLs on 127.0.0.1 use the node IP instead (docs/labsim.md, "127.0.0.1 listeners"),
 //!   without duplicates;
 //! - with an etcd that still defaults to the capnslog logger (3.4), `--logger=zap` is added so
-//!   the log is etcd 3.5's JSON.
+//!   the log is etcd 3.5's JSON;
+//! - the plain-HTTP metrics URLs are served by [`super::etcd_metrics`] (etcd 3.5.11+'s `/livez`
+//!   and `/readyz` on top of the real etcd's `/health` and `/metrics`), which gets them before
+//!   etcd starts; etcd serves its metrics on a private port instead.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -257,9 +260,22 @@ pub fn main(argv: &[String], env: &ContainerEnv) -> ExitCode {
         }
     };
     let known = known_flags(&help);
-    let (args, notes) = translate(argv.get(1..).unwrap_or_default(), &known, env.node_ip);
+    let (mut args, notes) = translate(argv.get(1..).unwrap_or_default(), &known, env.node_ip);
     for n in notes {
         eprintln!("labsim: {n}");
+    }
+    match super::etcd_metrics::plan(&mut args, super::etcd_metrics::free_port) {
+        Ok(None) => {}
+        Ok(Some(plan)) => {
+            if let Err(e) = super::etcd_metrics::start(&plan) {
+                eprintln!("labsim: {e}");
+                return ExitCode::from(1);
+            }
+        }
+        Err(e) => {
+            eprintln!("labsim: no free port for etcd's private metrics listener: {e}");
+            return ExitCode::from(1);
+        }
     }
     let err = Command::new(&binary).arg0("etcd").args(&args).exec();
     eprintln!("labsim: cannot exec etcd ({binary}): {err}; install etcd-server or set LABSIM_ETCD");

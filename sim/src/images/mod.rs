@@ -8,7 +8,8 @@
 //!
 //! `labsim image <program> [args…]` runs one program directly with the same environment minus
 //! `LABSIM_IMAGE`/`LABSIM_ARGV` (the image defaults to the one the course uses), for trying a
-//! program by hand.
+//! program by hand. `labsim image etcd-metrics …` is the front the etcd image starts for its
+//! metrics URL ([`etcd_metrics`]).
 
 pub mod busybox;
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod contract;
 pub mod control_plane;
 pub mod coredns;
 pub mod etcd;
+pub mod etcd_metrics;
 pub mod flags;
 pub mod flannel;
 pub mod http;
@@ -39,6 +41,7 @@ const USAGE: &str = "usage: labsim image run                 (the environment of
 pub fn main(args: Vec<String>) -> ExitCode {
     match args.first().map(String::as_str) {
         Some("run") => run_from_env(),
+        Some(etcd_metrics::PROGRAM) => etcd_metrics::main(&args),
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

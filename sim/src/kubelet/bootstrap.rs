@@ -11,6 +11,16 @@
 //! writes `--kubeconfig` pointing at that file (clusters `default-cluster`, user `default-auth`,
 //! context `default-context`).
 //!
+//! Client certificate rotation (cmd/kubelet/app/server.go `buildKubeletClientConfig`, pkg/kubelet/
+//! certificate/kubelet.go `NewKubeletClientCertificateManager`, client-go
+//! `util/certificate/certificate_manager.go` `getCurrentCertificateOrBootstrap`): with
+//! `rotateCertificates` (kubeadm sets it) and a `--kubeconfig` that embeds its client certificate
+//! (the `kubelet.conf` of `kubeadm init`), the kubelet's certificate store starts from those
+//! embedded credentials when it holds no valid certificate of its own: they are written to
+//! `kubelet-client-<timestamp>.pem` / `kubelet-client-current.pem` at start-up (kubeadm's
+//! `kubelet-finalize` phase then points `kubelet.conf` there), and the manager rotates them out at
+//! once with a CSR of its own (auto-approved as `selfnodeclient`).
+//!
 //! Serving (pkg/kubelet/kubelet_server_journal… `server.go` `InitializeTLS`): without
 //! `tlsCertFile`, a self-signed certificate `<cert-dir>/kubelet.crt`/`kubelet.key` for
 //! `<hostname>` and the node's addresses, CN `<hostname>@<unix time>`.
@@ -25,7 +35,7 @@ use serde_json::{Value, json};
 use super::klog::{Klog, Kv};
 use crate::client::{Client, Config};
 use crate::pki::kubeconfig::{
-    Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, User,
+    Cluster, Context, Credentials, Kubeconfig, NamedCluster, NamedContext, NamedUser, User,
 };
 use crate::pki::{CertSpec, PkiError};
 
@@ -59,7 +69,17 @@ fn stat_error(path: &Path) -> String {
     format!("stat {}: no such file or directory", path.display())
 }
 
-/// The kubelet's API client configuration. `None` is standalone mode (no `--kubeconfig`).
+/// The kubelet's API client configuration.
+#[derive(Debug, Clone)]
+pub struct ClientSetup {
+    /// The client configuration; `None` is standalone mode (no `--kubeconfig`).
+    pub config: Option<Config>,
+    /// The certificate store started from the kubeconfig's embedded credentials, which the
+    /// certificate manager rotates out at once ([`rotate_client_cert`]).
+    pub rotate_now: bool,
+}
+
+/// The kubelet's API client configuration (`rotate`: `rotateCertificates`).
 ///
 /// # Errors
 /// [`BootstrapError`] as the kubelet reports it (then it exits).
@@ -68,19 +88,36 @@ pub async fn client_config(
     bootstrap: Option<&Path>,
     cert_dir: &Path,
     node_name: &str,
+    rotate: bool,
     log: &Klog,
-) -> Result<Option<Config>, BootstrapError> {
+) -> Result<ClientSetup, BootstrapError> {
     let Some(kc) = kubeconfig else {
         log.info("server.go:655", "Standalone mode, no API client", &[]);
-        return Ok(None);
+        return Ok(ClientSetup {
+            config: None,
+            rotate_now: false,
+        });
     };
     if kc.exists() {
-        return Config::from_kubeconfig(kc)
+        let config = Config::from_kubeconfig(kc)
             .map(|mut c| {
                 c.user_agent = format!("kubelet/{}", "labsim");
-                Some(c)
+                c
             })
-            .map_err(|e| BootstrapError::Kubeconfig(e.to_string()));
+            .map_err(|e| BootstrapError::Kubeconfig(e.to_string()))?;
+        let mut rotate_now = false;
+        if rotate {
+            log.info(
+                "server.go:956",
+                "Client rotation is on, will bootstrap in background",
+                &[],
+            );
+            rotate_now = bootstrap_store(kc, &config, cert_dir, log)?;
+        }
+        return Ok(ClientSetup {
+            config: Some(config),
+            rotate_now,
+        });
     }
     let Some(bs) = bootstrap else {
         return Err(BootstrapError::Kubeconfig(stat_error(kc)));
@@ -107,8 +144,120 @@ pub async fn client_config(
         &[("path", Kv::S(kc.display().to_string()))],
     );
     Config::from_kubeconfig(kc)
-        .map(Some)
+        .map(|c| ClientSetup {
+            config: Some(c),
+            rotate_now: false,
+        })
         .map_err(|e| BootstrapError::Kubeconfig(e.to_string()))
+}
+
+/// Whether the store's `kubelet-client-current.pem` holds a certificate (and key) that has not
+/// expired (client-go `fileStore.Current` and the expiry check of
+/// `getCurrentCertificateOrBootstrap`).
+pub fn store_is_current(cert_dir: &Path) -> bool {
+    let Ok(pem) = std::fs::read_to_string(cert_dir.join("kubelet-client-current.pem")) else {
+        return false;
+    };
+    if !pem.contains("PRIVATE KEY-----") {
+        return false;
+    }
+    let Some(der) = crate::pki::pem_certs(&pem).into_iter().next() else {
+        return false;
+    };
+    x509_parser::parse_x509_certificate(&der).is_ok_and(|(_, cert)| {
+        cert.validity().not_after.timestamp() > jiff::Timestamp::now().as_second()
+    })
+}
+
+/// The certificate store started from `--kubeconfig`'s embedded client certificate when it has
+/// no valid one: writes them as the current pair and says that the manager must rotate now.
+/// A kubeconfig that names files (or holds a token) gives the store nothing to start from.
+///
+/// # Errors
+/// [`BootstrapError`] when the kubeconfig cannot be read or the files written.
+fn bootstrap_store(
+    kc: &Path,
+    config: &Config,
+    cert_dir: &Path,
+    log: &Klog,
+) -> Result<bool, BootstrapError> {
+    let current = cert_dir.join("kubelet-client-current.pem");
+    if store_is_current(cert_dir) {
+        log.info(
+            "certificate_store.go:147",
+            &format!(
+                "Loading cert/key pair from {:?}.",
+                current.display().to_string()
+            ),
+            &[],
+        );
+        return Ok(false);
+    }
+    let file = crate::pki::kubeconfig::Kubeconfig::read(kc)
+        .map_err(|e| BootstrapError::Kubeconfig(e.to_string()))?;
+    let user = file
+        .contexts
+        .iter()
+        .find(|c| c.name == file.current_context)
+        .and_then(|c| file.users.iter().find(|u| u.name == c.context.user));
+    let embedded = user.is_some_and(|u| {
+        u.user.client_certificate_data.is_some() && u.user.client_key_data.is_some()
+    });
+    let (true, Credentials::ClientCert { cert_pem, key_pem }) = (embedded, &config.credentials)
+    else {
+        return Ok(false);
+    };
+    std::fs::create_dir_all(cert_dir).map_err(|source| PkiError::Io {
+        what: "create",
+        path: cert_dir.to_path_buf(),
+        source,
+    })?;
+    store_client_cert(cert_dir, cert_pem, key_pem)?;
+    Ok(true)
+}
+
+/// The certificate manager's rotation (client-go `certificate_manager.go` `rotateCerts`): a new
+/// key and CSR as in TLS bootstrap, sent with the current credentials, waited for, and stored as
+/// the new current pair. Failures back off 2 s, doubling five times, then every 32 s
+/// (`Start`'s `wait.ExponentialBackoff` and `PollInfinite`).
+pub async fn rotate_client_cert(client: Client, cert_dir: PathBuf, node_name: String, log: Klog) {
+    let mut delay = Duration::from_secs(2);
+    let mut attempts = 0;
+    loop {
+        log.vinfo(
+            2,
+            "certificate_manager.go:536",
+            "Rotating certificates",
+            &[],
+        );
+        let stored = match tokio::time::timeout(
+            Duration::from_secs(15 * 60),
+            request_certificate(&client, &node_name, &log),
+        )
+        .await
+        {
+            Ok(Ok((cert_pem, key_pem))) => store_client_cert(&cert_dir, &cert_pem, &key_pem)
+                .map_err(|e| format!("Unable to store the new cert/key pair: {e}")),
+            Ok(Err(e)) => Err(format!("Certificate request was not signed: {e}")),
+            Err(_) => Err("Certificate request was not signed: timed out".to_string()),
+        };
+        match stored {
+            Ok(_) => return,
+            Err(e) => log.error(
+                "certificate_manager.go:580",
+                Some(&e),
+                "Rotating certificates failed",
+                &[],
+            ),
+        }
+        attempts += 1;
+        tokio::time::sleep(delay).await;
+        if attempts < 5 {
+            delay *= 2;
+        } else {
+            delay = Duration::from_secs(32);
+        }
+    }
 }
 
 async fn request_certificate(
@@ -417,6 +566,60 @@ mod tests {
         .unwrap();
         let (c2, _) = serving_cert(None, None, &dir, "minikube-m02", &[]).unwrap();
         assert_eq!(c1, c2, "the serving certificate is made once");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_store_starts_from_embedded_credentials_only() {
+        let dir = std::env::temp_dir().join(format!(
+            "labsim-kubelet-store-{}-{}",
+            std::process::id(),
+            jiff::Timestamp::now().as_nanosecond()
+        ));
+        let ca = crate::pki::Ca::generate("kubernetes").unwrap();
+        let cert = ca
+            .issue(&CertSpec::client("system:node:minikube", &["system:nodes"]))
+            .unwrap();
+        let log = Klog::new(0);
+        // A kubeconfig naming files gives the store nothing.
+        let by_file = dir.join("by-file.conf");
+        write_kubeconfig(
+            &by_file,
+            "https://127.100.49.2:8443",
+            ca.cert_pem(),
+            &dir.join("x.pem"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("x.pem"),
+            format!("{}{}", cert.cert_pem, cert.key_pem),
+        )
+        .unwrap();
+        let config = Config::from_kubeconfig(&by_file).unwrap();
+        assert!(!bootstrap_store(&by_file, &config, &dir, &log).unwrap());
+        assert!(!store_is_current(&dir));
+        // kubeadm init's kubelet.conf: embedded credentials become the current pair.
+        let embedded = dir.join("kubelet.conf");
+        Kubeconfig::with_client_cert(
+            "kubernetes",
+            "https://127.100.49.2:8443",
+            ca.cert_pem(),
+            "system:node:minikube",
+            &cert.cert_pem,
+            &cert.key_pem,
+        )
+        .write(&embedded)
+        .unwrap();
+        let config = Config::from_kubeconfig(&embedded).unwrap();
+        assert!(bootstrap_store(&embedded, &config, &dir, &log).unwrap());
+        assert!(store_is_current(&dir));
+        let stored = std::fs::read_to_string(dir.join("kubelet-client-current.pem")).unwrap();
+        assert!(stored.starts_with(cert.cert_pem.trim_end()), "{stored}");
+        // A restarted kubelet keeps what its store holds.
+        assert!(!bootstrap_store(&embedded, &config, &dir, &log).unwrap());
+        // Something that is no certificate is not current.
+        store_client_cert(&dir, "CERT", "-----BEGIN PRIVATE KEY-----").unwrap();
+        assert!(!store_is_current(&dir));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

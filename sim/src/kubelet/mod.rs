@@ -352,14 +352,16 @@ async fn run(args: Vec<String>) -> Result<(), KubeletError> {
         .clone()
         .unwrap_or_else(|| info.node.to_lowercase());
     let node_ip = cfg.node_ip.unwrap_or(info.ip);
-    let client_cfg = bootstrap::client_config(
+    let setup = bootstrap::client_config(
         cfg.kubeconfig.as_deref(),
         cfg.bootstrap_kubeconfig.as_deref(),
         &cfg.cert_dir,
         &node_name,
+        cfg.rotate_certificates,
         &log,
     )
     .await?;
+    let client_cfg = setup.config;
     let client = match &client_cfg {
         Some(c) => {
             let mut c = c.clone();
@@ -460,6 +462,14 @@ async fn run(args: Vec<String>) -> Result<(), KubeletError> {
     tokio::spawn(k.clone().run_runtime_status());
     server::start(k.clone()).await?;
     if let Some(client) = k.client.clone() {
+        if setup.rotate_now {
+            tokio::spawn(bootstrap::rotate_client_cert(
+                client.clone(),
+                k.cfg.cert_dir.clone(),
+                k.node_name.clone(),
+                k.log.clone(),
+            ));
+        }
         let pods = Reflector::new(
             client.clone(),
             path("", "v1", "pods", None, None),

@@ -281,7 +281,7 @@ pub struct StatusParts<'a> {
     pub kubelet_version: &'a str,
     /// The Kubernetes minor.
     pub minor: u32,
-    /// `containerd://1.7.27`.
+    /// `containerd://2.2.0`.
     pub runtime_version: &'a str,
     /// The runtime's errors (empty when ready).
     pub runtime_errors: &'a [String],

@@ -330,7 +330,9 @@ async fn container_logs(
     let previous = q.get("previous").is_some_and(|v| v == "true");
     let id = match log_container_id(&entry.pod["status"], container, pod_name, previous) {
         Ok(id) => id,
-        Err(e) => return text(400, format!("{e}\n")),
+        // GetKubeletContainerLogs' error, written with go-restful's WriteError: no newline
+        // (pkg/kubelet/server/server.go `getContainerLogs`).
+        Err(e) => return text(400, e),
     };
     let c = match k
         .runtime
@@ -341,7 +343,7 @@ async fn container_logs(
         _ => {
             return text(
                 400,
-                format!("container {container:?} in pod {pod_name:?} is terminated\n"),
+                format!("container {container:?} in pod {pod_name:?} is terminated"),
             );
         }
     };

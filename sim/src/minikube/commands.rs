@@ -9,8 +9,8 @@ use super::machine::{self, State};
 use super::out::{Console, Style, rounded_box, styled, table};
 use super::profile::{HomeLock, NodeRecord, Profile, machine_name};
 use super::{
-    COMMANDS, CONTAINERD_VERSION, DEFAULT_PROFILE, GLOBAL_FLAGS, KICBASE_VERSION, MINIKUBE_VERSION,
-    MinikubeError, NOT_EMULATED, exit, suggestions,
+    COMMANDS, DEFAULT_PROFILE, GLOBAL_FLAGS, KICBASE_VERSION, MINIKUBE_VERSION, MinikubeError,
+    NOT_EMULATED, exit, suggestions,
 };
 use crate::net::SlotRegistry;
 use crate::paths::Home;
@@ -513,7 +513,7 @@ fn start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
         }
         console.step(
             Style::Containerd,
-            &format!("Preparing containerd {CONTAINERD_VERSION} ..."),
+            &format!("Preparing containerd {} ...", super::containerd_version()),
         );
     }
     // cmd/minikube/cmd/start.go showKubectlInfo.
@@ -664,7 +664,7 @@ fn node_start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
     })?;
     console.step(
         Style::Containerd,
-        &format!("Preparing containerd {CONTAINERD_VERSION} ..."),
+        &format!("Preparing containerd {} ...", super::containerd_version()),
     );
     console.step(
         Style::Happy,

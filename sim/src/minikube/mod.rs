@@ -25,9 +25,12 @@ use crate::paths::Home;
 pub const MINIKUBE_VERSION: &str = "v1.38.1";
 /// The kicbase image version that release uses (`pkg/drivers/kic/types.go`).
 pub const KICBASE_VERSION: &str = "v0.0.50";
-/// The containerd version labsim's nodes report (kicbase installs containerd 2.1.4 from GitHub
-/// since minikube PR 21368).
-pub const CONTAINERD_VERSION: &str = "2.1.4";
+/// The containerd version `minikube start` prints (`Preparing containerd 2.2.0 ...`): what the
+/// node's `containerd --version` says, without the `v` (minikube `pkg/minikube/cruntime`
+/// `containerd.Version` parses that line), [`crate::runtime::CONTAINERD_VERSION`].
+pub fn containerd_version() -> &'static str {
+    crate::runtime::CONTAINERD_VERSION.trim_start_matches('v')
+}
 /// The profile used without `-p` (`constants.DefaultClusterName`).
 pub const DEFAULT_PROFILE: &str = "minikube";
 

@@ -1,7 +1,7 @@
 //! `labsim node-agent`: the node's systemd, journald, and the host of its container runtime.
 //!
 //! At start it opens the journal (new boot ID), starts the container runtime
-//! ([`crate::runtime::start`]), starts the units enabled for `multi-user.target` (among them the
+//! ([`crate::runtime::start`]) as `containerd.service` ([`Systemd::host`]), starts the units enabled for `multi-user.target` (among them the
 //! stand-in `ssh.service`), then serves [`super::proto`] requests on `/run/labsim/agent.sock`
 //! until SIGTERM, when it stops every unit and the runtime, and exits (node-init then ends the
 //! node).
@@ -115,9 +115,15 @@ async fn run() -> Result<(), AgentError> {
             Path::new(crate::runtime::cri::SOCKET).to_path_buf(),
         ),
     };
+    install_containerd_unit(Path::new(UNIT_DIR));
+    systemd.host(CONTAINERD_UNIT);
     let runtime = match crate::runtime::start(ctx.clone()).await {
-        Ok(r) => Some(r),
+        Ok(r) => {
+            systemd.hosted_started(CONTAINERD_UNIT, true);
+            Some(r)
+        }
         Err(e) => {
+            systemd.hosted_started(CONTAINERD_UNIT, false);
             eprintln!("labsim node-agent: container runtime: {e}");
             journal.log(
                 None,
@@ -155,9 +161,56 @@ async fn run() -> Result<(), AgentError> {
     systemd.shutdown().await;
     if let Some(r) = runtime {
         r.shutdown().await;
+        systemd.unhost(CONTAINERD_UNIT);
     }
     let _ = std::fs::remove_file(sock);
     Ok(())
+}
+
+/// The unit that stands for the container runtime the agent hosts.
+pub const CONTAINERD_UNIT: &str = "containerd.service";
+
+/// containerd's own unit file (containerd `containerd.service`), with the binary where Debian
+/// packages (and kicbase) install it. On labsim it describes the runtime inside the agent
+/// ([`Systemd::host`]); nothing executes its `ExecStart`.
+pub const CONTAINERD_UNIT_FILE: &str = "[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/bin/containerd
+
+Restart=always
+Delegate=yes
+KillMode=process
+LimitNPROC=infinity
+LimitCORE=infinity
+LimitNOFILE=1048576
+TasksMax=infinity
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// Writes `containerd.service`, enabled for `multi-user.target`, when the node has no such unit
+/// file yet (a kicbase node comes with it; an existing file is the node's and left alone).
+fn install_containerd_unit(unit_dir: &Path) {
+    let file = unit_dir.join(CONTAINERD_UNIT);
+    if file.exists() {
+        return;
+    }
+    let wants = unit_dir.join("multi-user.target.wants");
+    let written = std::fs::create_dir_all(&wants)
+        .and_then(|()| std::fs::write(&file, CONTAINERD_UNIT_FILE))
+        .and_then(|()| std::os::unix::fs::symlink(&file, wants.join(CONTAINERD_UNIT)));
+    if let Err(e) = written {
+        eprintln!(
+            "labsim node-agent: cannot write {}: {e}; systemctl will not know containerd",
+            file.display()
+        );
+    }
 }
 
 async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> std::io::Result<()> {

@@ -118,6 +118,9 @@ pub enum UnitFailure {
     NoInstallSection,
     /// The start job failed (e.g. start-limit-hit).
     JobFailed,
+    /// labsim cannot do this to the unit: stopping or restarting `containerd.service`, which is
+    /// the container runtime inside the node agent.
+    NotImplemented,
 }
 
 /// The outcome of an action on one unit.

@@ -67,6 +67,8 @@ struct Service {
     restart_count: u32,
     starts: VecDeque<Instant>,
     generation: u64,
+    /// Runs inside the node agent itself ([`Systemd::host`]): the container runtime.
+    hosted: bool,
 }
 
 impl Service {
@@ -256,6 +258,7 @@ impl Systemd {
             restart_count: 0,
             starts: VecDeque::new(),
             generation: 0,
+            hosted: false,
         }
     }
 
@@ -596,6 +599,63 @@ impl Systemd {
         let _ = self.start_locked(svc);
     }
 
+    /// Marks the unit `name` as starting in the agent's own process: labsim hosts the container
+    /// runtime in the node agent, so `containerd.service` is active while the runtime serves
+    /// ([`Systemd::hosted_started`]), with the agent as its main process (`systemctl status` lists
+    /// it) and the runtime's log as its journal. Such a unit cannot be stopped or restarted
+    /// through systemctl ([`UnitFailure::NotImplemented`]). `false` when the unit has no usable
+    /// unit file.
+    pub fn host(&self, name: &str) -> bool {
+        self.with_unit(name, |me, svc, _| {
+            if svc.config.is_err() {
+                return false;
+            }
+            me.journal()
+                .systemd(name, &format!("Starting {}...", svc.combined()));
+            svc.hosted = true;
+            svc.main = Some(std::process::id());
+            svc.pgid = None;
+            svc.result = "success";
+            svc.set(Active::Activating, Sub::Running);
+            true
+        })
+        .unwrap_or(false)
+    }
+
+    /// The hosted unit `name` is up (`ok`) or failed to start.
+    pub fn hosted_started(&self, name: &str, ok: bool) {
+        let mut map = self.inner.services.lock().expect("systemd lock");
+        let Some(svc) = map.get_mut(name).filter(|s| s.hosted) else {
+            return;
+        };
+        if ok {
+            self.inner
+                .journal
+                .systemd(name, &format!("Started {}.", svc.combined()));
+            svc.set(Active::Running, Sub::Running);
+        } else {
+            svc.hosted = false;
+            svc.main = None;
+            self.fail_start(svc, "exit-code");
+        }
+    }
+
+    /// The hosted unit `name` stopped with the agent's runtime (node shutdown).
+    pub fn unhost(&self, name: &str) {
+        let mut map = self.inner.services.lock().expect("systemd lock");
+        let Some(svc) = map.get_mut(name).filter(|s| s.hosted) else {
+            return;
+        };
+        let combined = svc.combined();
+        let j = &self.inner.journal;
+        j.systemd(name, &format!("Stopping {combined}..."));
+        j.systemd(name, &format!("{name}: Deactivated successfully."));
+        j.systemd(name, &format!("Stopped {combined}."));
+        svc.hosted = false;
+        svc.main = None;
+        svc.set(Active::Inactive, Sub::Dead);
+    }
+
     /// Starts units enabled for `multi-user.target` (what the node does at boot), in name order.
     pub fn boot(&self) {
         let wants = self.inner.unit_dir.join("multi-user.target.wants");
@@ -660,6 +720,9 @@ impl Systemd {
     }
 
     fn begin_stop(&self, svc: &mut Service) -> Result<(), UnitFailure> {
+        if svc.hosted {
+            return Err(UnitFailure::NotImplemented);
+        }
         let name = svc.name.clone();
         match (svc.active, svc.main) {
             (Active::Activating, _) => {
@@ -884,8 +947,14 @@ impl Systemd {
     /// [`UnitFailure::NotFound`] when the unit neither exists nor is loaded.
     pub fn status(&self, name: &str, lines: usize) -> Result<(UnitStatus, bool), UnitFailure> {
         let r = self.with_unit(name, |me, svc, changed| {
-            let processes: Vec<procs::Stat> =
-                svc.pgid.map(procs::group_members).unwrap_or_default();
+            let processes: Vec<procs::Stat> = if svc.hosted {
+                svc.main
+                    .and_then(|p| procs::stat(p as i32))
+                    .into_iter()
+                    .collect()
+            } else {
+                svc.pgid.map(procs::group_members).unwrap_or_default()
+            };
             let (load_state, load_error) = match &svc.config {
                 Ok(_) => ("loaded", None),
                 Err(UnitError::NotFound(_)) => ("not-found", None),
@@ -957,7 +1026,7 @@ impl Systemd {
         let names: Vec<String> = {
             let map = self.inner.services.lock().expect("systemd lock");
             map.values()
-                .filter(|s| matches!(s.active, Active::Running | Active::Activating))
+                .filter(|s| matches!(s.active, Active::Running | Active::Activating) && !s.hosted)
                 .map(|s| s.name.clone())
                 .collect()
         };

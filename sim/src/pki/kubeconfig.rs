@@ -266,12 +266,17 @@ impl Kubeconfig {
         Kubeconfig::single(cluster, server, ca_pem, user, u)
     }
 
-    /// YAML text.
+    /// YAML text. Long values (`certificate-authority-data`, `client-key-data`) stay plain
+    /// scalars on one line, as clientcmd writes them (`k8s.io/client-go/tools/clientcmd/loader.go`
+    /// `Write`, through sigs.k8s.io/yaml, which never folds): a folded `>-` block would put the
+    /// value on its own line, where tools reading `key: value` lines miss it.
     ///
     /// # Errors
     /// [`PkiError::Parse`] if serialisation fails (it does not for these types).
     pub fn to_yaml(&self) -> Result<String, PkiError> {
-        serde_saphyr::to_string(self).map_err(|e| PkiError::Parse {
+        let mut options = serde_saphyr::SerializerOptions::default();
+        options.prefer_block_scalars = false;
+        serde_saphyr::to_string_with_options(self, options).map_err(|e| PkiError::Parse {
             what: "kubeconfig".into(),
             detail: e.to_string(),
         })
@@ -430,6 +435,14 @@ mod tests {
         assert!(yaml.contains(&format!("client-key-data: {}", b64("KEY"))));
         let back = Kubeconfig::from_yaml(&yaml).unwrap();
         assert_eq!(back, kc);
+        // Real key data is long: still one `key: value` line.
+        let long = "K".repeat(400);
+        let kc = Kubeconfig::with_client_cert("k", "https://h:1", "CA", "u", "CERT", &long);
+        let yaml = kc.to_yaml().unwrap();
+        assert!(
+            yaml.contains(&format!("client-key-data: {}\n", b64(&long))),
+            "{yaml}"
+        );
         let r = back.resolve(Path::new("/")).unwrap();
         assert_eq!(r.server, "https://127.100.49.2:8443");
         assert_eq!(r.ca_pem.as_deref(), Some("CA"));

@@ -213,7 +213,7 @@ pub struct VersionInfo {
     pub version: String,
     /// "containerd".
     pub runtime_name: String,
-    /// containerd's version, e.g. "v1.7.27".
+    /// containerd's version, e.g. "v2.2.0".
     pub runtime_version: String,
     /// "v1".
     pub runtime_api_version: String,

@@ -66,16 +66,19 @@ pub const K8S_NAMESPACE: &str = "k8s.io";
 /// containerd's runtime type for runc (shown by `ctr containers list` and `crictl inspect`).
 pub const RUNTIME_TYPE: &str = "io.containerd.runc.v2";
 
-/// The containerd release a node of this Kubernetes minor runs: 1.7 (the LTS line that supports
-/// Kubernetes 1.26–1.35 with CRI v1) and 2.2 for 1.36, which needs containerd ≥ 2.2
-/// (K8S-FACTS.md; containerd RELEASES.md "Kubernetes support").
-pub fn containerd_version(minor: crate::version::Minor) -> &'static str {
-    if minor.minor() >= 36 {
-        "v2.2.1"
-    } else {
-        "v1.7.27"
-    }
-}
+/// The containerd every labsim node has, whatever its Kubernetes version, as one kicbase image
+/// has one containerd: 2.2.0 from containerd's release (`containerd --version` prints the Go
+/// package `github.com/containerd/containerd/v2`), the version and commit minikube pins for its
+/// ISO in PR 21409 (`containerd-bin.mk`), which kicbase follows (minikube issue 21986: "both iso
+/// and kic … bump to containerd 2"). 2.2 is the line Kubernetes 1.36 needs and serves CRI v1, which
+/// every kubelet from 1.26 on speaks (K8S-FACTS.md; containerd RELEASES.md "Kubernetes support").
+/// minikube's `Preparing containerd …` line, the CRI `Version` (`crictl version`, the Node's
+/// `containerRuntimeVersion`), `ctr version` and the node's `containerd --version` all use it.
+pub const CONTAINERD_VERSION: &str = "v2.2.0";
+/// The commit of [`CONTAINERD_VERSION`] (`containerd --version`'s last field).
+pub const CONTAINERD_REVISION: &str = "1c4457e00facac03ce1d75f7b6777a7a851e5c41";
+/// The Go package containerd 2.x reports (containerd `version/version.go` `Package`).
+pub const CONTAINERD_PACKAGE: &str = "github.com/containerd/containerd/v2";
 
 /// The container runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -397,7 +400,7 @@ impl Runtime {
             Request::Version => Ok(Reply::Version(VersionInfo {
                 version: "0.1.0".into(),
                 runtime_name: "containerd".into(),
-                runtime_version: containerd_version(self.inner.node.kubernetes_version).into(),
+                runtime_version: CONTAINERD_VERSION.into(),
                 runtime_api_version: "v1".into(),
             })),
             Request::Status => Ok(Reply::Status(self.network_status())),
@@ -1352,7 +1355,7 @@ pub async fn start(ctx: AgentContext) -> Result<Runtime, RuntimeError> {
         "info",
         &format!(
             "containerd successfully booted (labsim runtime {}, CRI v1 on {})",
-            containerd_version(ctx.node.kubernetes_version),
+            CONTAINERD_VERSION,
             cri::SOCKET
         ),
     );
