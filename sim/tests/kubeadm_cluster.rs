@@ -43,6 +43,7 @@ fn plan(c: &Cluster) -> Plan {
         skip_token_print: false,
         upload_certs: false,
         cfg,
+        cgroup: labsim::node::CgroupVersion::V2,
     }
 }
 

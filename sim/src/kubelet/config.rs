@@ -182,6 +182,9 @@ pub struct KubeletConfig {
     pub kube_reserved: BTreeMap<String, String>,
     /// `failSwapOn`.
     pub fail_swap_on: bool,
+    /// `failCgroupV1` (`--fail-cgroupv1`, 1.31+) when set; unset means the version's default
+    /// ([`KubeletConfig::fails_on_cgroup_v1`]).
+    pub fail_cgroup_v1: Option<bool>,
     /// `shutdownGracePeriod`.
     pub shutdown_grace_period: Duration,
 }
@@ -237,6 +240,7 @@ impl Default for KubeletConfig {
             system_reserved: BTreeMap::new(),
             kube_reserved: BTreeMap::new(),
             fail_swap_on: true,
+            fail_cgroup_v1: None,
             shutdown_grace_period: Duration::ZERO,
         }
     }
@@ -293,6 +297,7 @@ const FLAGS: &[(&str, Kind)] = &[
     ("runtime-request-timeout", Kind::Duration),
     ("resolv-conf", Kind::Str),
     ("fail-swap-on", Kind::Bool),
+    ("fail-cgroupv1", Kind::Bool),
     ("cloud-provider", Kind::Str),
     ("provider-id", Kind::Str),
     ("feature-gates", Kind::Str),
@@ -354,7 +359,13 @@ impl Flags {
             };
             let legacy = (name == "container-runtime" && minor.is_some_and(|m| m < 27))
                 .then_some(&("container-runtime", Kind::Str));
-            let Some((_, kind)) = FLAGS.iter().find(|(n, _)| *n == name).or(legacy) else {
+            // --fail-cgroupv1 came with KEP-4569 in 1.31.
+            let missing = name == "fail-cgroupv1" && minor.is_some_and(|m| m < 31);
+            let Some((_, kind)) = FLAGS
+                .iter()
+                .find(|(n, _)| *n == name && !missing)
+                .or(legacy)
+            else {
                 return Err(ConfigError::UnknownFlag(name));
             };
             let value = match (kind, inline) {
@@ -579,6 +590,9 @@ impl KubeletConfig {
         if let Some(b) = doc["failSwapOn"].as_bool() {
             self.fail_swap_on = b;
         }
+        if let Some(b) = doc["failCgroupV1"].as_bool() {
+            self.fail_cgroup_v1 = Some(b);
+        }
         if let Some(d) = dur("shutdownGracePeriod") {
             self.shutdown_grace_period = d;
         }
@@ -637,6 +651,7 @@ impl KubeletConfig {
                 "runtime-request-timeout" => self.runtime_request_timeout = d(),
                 "resolv-conf" => self.resolv_conf = v.clone(),
                 "fail-swap-on" => self.fail_swap_on = b(),
+                "fail-cgroupv1" => self.fail_cgroup_v1 = Some(b()),
                 "eviction-hard" => self.eviction_hard = kv_list(&v.replace('<', "=")),
                 "system-reserved" => self.system_reserved = kv_list(v),
                 "kube-reserved" => self.kube_reserved = kv_list(v),
@@ -678,6 +693,12 @@ impl KubeletConfig {
         Ok((cfg, flags))
     }
 
+    /// Whether the kubelet of 1.`minor` refuses a cgroup v1 node: `failCgroupV1` when set, else
+    /// the default, false from 1.31 (KEP-4569) and true from 1.35 (KEP-5573).
+    pub fn fails_on_cgroup_v1(&self, minor: u32) -> bool {
+        self.fail_cgroup_v1.unwrap_or(minor >= 35)
+    }
+
     /// The lease renewal interval: a quarter of the lease duration (pkg/kubelet/nodelease
     /// `renewIntervalFraction` 0.25), so 10 s for the default 40 s.
     pub fn lease_renew_interval(&self) -> Duration {
@@ -691,6 +712,38 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fail_cgroupv1_by_version() {
+        let cfg = KubeletConfig::default();
+        assert!(!cfg.fails_on_cgroup_v1(34));
+        assert!(cfg.fails_on_cgroup_v1(35));
+        let (set, _) =
+            KubeletConfig::load_for(&args(&["--fail-cgroupv1=false"]), Some(36)).unwrap();
+        assert!(!set.fails_on_cgroup_v1(36));
+        assert!(matches!(
+            Flags::parse_for(&args(&["--fail-cgroupv1"]), Some(30)),
+            Err(ConfigError::UnknownFlag(f)) if f == "fail-cgroupv1"
+        ));
+        use crate::node::CgroupVersion::{V1, V2};
+        assert_eq!(super::super::cgroup_v1_refusal(&cfg, 35, V2), None);
+        assert_eq!(super::super::cgroup_v1_refusal(&cfg, 34, V1), None);
+        assert_eq!(
+            super::super::cgroup_v1_refusal(&set, 34, V1),
+            None,
+            "failCgroupV1=false"
+        );
+        let on = KubeletConfig {
+            fail_cgroup_v1: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            super::super::cgroup_v1_refusal(&on, 32, V1).as_deref(),
+            Some(
+                "kubelet is configured to not run on a host using cgroup v1. cgroup v1 support is in maintenance mode"
+            )
+        );
     }
 
     #[test]

@@ -398,6 +398,13 @@ fn start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
                     .map_err(|e| MinikubeError::usage(format!("KUBERNETES_VERSION={v}: {e}")))?,
                 _ => Minor::default(),
             };
+            // labsim's own knob (docs/labsim.md, "Versions"): the cgroup hierarchy the nodes report.
+            let cgroup_version = match std::env::var("LABSIM_CGROUP_VERSION") {
+                Ok(v) if !v.is_empty() => v
+                    .parse::<crate::node::CgroupVersion>()
+                    .map_err(|e| MinikubeError::usage(format!("LABSIM_CGROUP_VERSION={v}: {e}")))?,
+                _ => crate::node::CgroupVersion::default(),
+            };
             let dir = home.profile(&name).dir().to_path_buf();
             std::fs::create_dir_all(&dir).map_err(|e| internal("HOST_HOME_PERMISSION", e))?;
             let slot = match SlotRegistry::default().allocate(&dir) {
@@ -431,6 +438,7 @@ fn start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
                 memory_mb,
                 nodes: records,
                 created: jiff::Timestamp::now().to_string(),
+                cgroup_version,
             };
             prof.save(home)
                 .map_err(|e| internal("HOST_SAVE_PROFILE", e))?;

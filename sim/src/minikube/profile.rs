@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::node::NodeInfo;
+use crate::node::{CgroupVersion, NodeInfo};
 use crate::paths::{Home, NodePaths};
 use crate::version::Minor;
 
@@ -45,6 +45,9 @@ pub struct Profile {
     pub nodes: Vec<NodeRecord>,
     /// When the profile was created (RFC 3339).
     pub created: String,
+    /// The cgroup hierarchy its nodes report (`$LABSIM_CGROUP_VERSION` at creation; v2).
+    #[serde(default)]
+    pub cgroup_version: CgroupVersion,
 }
 
 /// A profile could not be read, written or locked.
@@ -173,6 +176,7 @@ impl Profile {
             slot: self.slot,
             kubernetes_version: self.minor(),
             labsim: labsim.to_path_buf(),
+            cgroup_version: self.cgroup_version,
         }
     }
 }
@@ -223,6 +227,7 @@ mod tests {
                 })
                 .collect(),
             created: "2026-01-01T00:00:00Z".into(),
+            cgroup_version: CgroupVersion::V2,
         }
     }
 

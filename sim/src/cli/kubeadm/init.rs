@@ -249,6 +249,7 @@ pub fn init_cmd(
         skip_token_print: a.bool("skip-token-print"),
         upload_certs: a.bool("upload-certs"),
         cfg,
+        cgroup: node.info.cgroup_version,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -274,6 +275,8 @@ pub struct Plan {
     pub upload_certs: bool,
     /// The configuration.
     pub cfg: InitConfig,
+    /// The node's cgroup hierarchy (its identity, not the host's).
+    pub cgroup: crate::node::CgroupVersion,
 }
 
 impl std::fmt::Debug for Plan {
@@ -353,6 +356,7 @@ pub fn init_preflight(plan: &Plan, ignored: &Ignored) -> preflight::Report {
         &cfg.node.cri_socket,
         &cfg.cluster.kubernetes_version,
         plan.node_ip,
+        plan.cgroup,
     );
     checks.extend(common);
     for port in [2379, 2380] {
@@ -393,6 +397,7 @@ pub fn common_checks(
     cri_socket: &str,
     kubernetes_version: &str,
     node_ip: IpAddr,
+    cgroup: crate::node::CgroupVersion,
 ) -> (Vec<CheckResult>, Vec<String>) {
     let mut checks = vec![preflight::cri(
         cri_socket,
@@ -415,7 +420,8 @@ pub fn common_checks(
     for (exe, mandatory) in preflight::exec_checks(minor) {
         checks.push(preflight::in_path(exe, mandatory, &path_var));
     }
-    let (sv, stdout) = preflight::system_verification(&preflight::SystemFacts::gather(), minor);
+    let (sv, stdout) =
+        preflight::system_verification(&preflight::SystemFacts::for_node(cgroup), minor);
     checks.push(sv);
     let resolves = std::net::ToSocketAddrs::to_socket_addrs(&(node_name, 0u16))
         .map(|mut a| a.next().is_some())
@@ -1590,6 +1596,7 @@ mod tests {
             skip_token_print: false,
             upload_certs: false,
             cfg,
+            cgroup: crate::node::CgroupVersion::V2,
         };
         let files: Vec<_> = kubeconfig_specs(&plan).into_iter().map(|f| f.0).collect();
         assert!(!files.contains(&paths::SUPER_ADMIN_CONF));

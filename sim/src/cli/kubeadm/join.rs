@@ -348,6 +348,7 @@ pub fn join_preflight(node: &Node, spec: &JoinSpec, ignored: &Ignored) -> prefli
         &spec.cri_socket,
         "",
         IpAddr::V4(node.info.ip),
+        node.info.cgroup_version,
     );
     checks.extend(common.into_iter().filter(|c| {
         c.name != "KubeletVersion"
@@ -787,6 +788,7 @@ mod tests {
                 slot: 0,
                 kubernetes_version: Minor::new(minor).unwrap(),
                 labsim: "/x/labsim".into(),
+                cgroup_version: crate::node::CgroupVersion::V2,
             },
             hostname: "minikube-m02".into(),
         }
