@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod controllers;
 pub mod etcd;
+pub mod gocli;
 pub mod images;
 pub mod kubelet;
 pub mod minikube;

@@ -102,7 +102,10 @@ pub fn kubelet_client_tls(
 /// The address of a node the apiserver uses for its kubelet, by `--kubelet-preferred-address-types`
 /// (labsim only connects to IP addresses, never resolves names).
 fn node_address(api: &Api, node: &Value) -> Option<String> {
-    let mut types = api.flags.list("kubelet-preferred-address-types");
+    let mut types = api
+        .flags
+        .list("kubelet-preferred-address-types")
+        .unwrap_or_default();
     if types.is_empty() {
         types = [
             "Hostname",
@@ -335,7 +338,7 @@ pub async fn token_request(api: &Api, ns: &str, name: &str, tr: Value) -> Result
         .cloned()
         .unwrap_or_default();
     if audiences.is_empty() {
-        let api_aud = api.flags.list("api-audiences");
+        let api_aud = api.flags.list("api-audiences").unwrap_or_default();
         audiences = if api_aud.is_empty() {
             api.sa_issuers.iter().map(|i| json!(i)).collect()
         } else {

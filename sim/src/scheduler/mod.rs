@@ -179,7 +179,7 @@ pub struct Options {
 fn yaml_duration(v: &Value, default: Duration) -> Result<Duration, String> {
     match v.as_str() {
         None => Ok(default),
-        Some(s) => crate::controllers::flags::parse_go_duration(s),
+        Some(s) => crate::cli::gofmt::parse_go_duration(s),
     }
 }
 

@@ -870,7 +870,7 @@ async fn wait_for(url: &str, timeout: Duration) -> Result<Duration, Duration> {
 }
 
 fn go_elapsed(d: Duration) -> String {
-    super::duration::format(Duration::from_nanos(d.as_nanos() as u64))
+    crate::cli::gofmt::format_go_duration(Duration::from_nanos(d.as_nanos() as u64))
 }
 
 const KUBELET_TROUBLESHOOT: &str = "\nUnfortunately, an error has occurred, likely caused by:\n\t- The kubelet is not running\n\t- The kubelet is unhealthy due to a misconfiguration of the node in some way (required cgroups disabled)\n\nIf you are on a systemd-powered system, you can try to troubleshoot the error with the following commands:\n\t- 'systemctl status kubelet'\n\t- 'journalctl -xeu kubelet'\n";
@@ -878,7 +878,7 @@ const KUBELET_TROUBLESHOOT: &str = "\nUnfortunately, an error has occurred, like
 async fn wait_control_plane(plan: &Plan, out: &mut dyn Write) -> Result<(), Failure> {
     let m = plan.minor.minor();
     let t = plan.cfg.timeouts;
-    let cp_timeout = super::duration::format(t.control_plane);
+    let cp_timeout = crate::cli::gofmt::format_go_duration(t.control_plane);
     let ip = plan.node_ip;
     // kubeadm probes the kubelet's healthz on 127.0.0.1:10248; labsim's kubelet serves it on the
     // node IP (docs/labsim.md, "127.0.0.1 listeners").
@@ -921,7 +921,7 @@ async fn wait_control_plane(plan: &Plan, out: &mut dyn Write) -> Result<(), Fail
             paths::MANIFESTS_DIR
         ),
     );
-    let kubelet_timeout = super::duration::format(t.kubelet_health);
+    let kubelet_timeout = crate::cli::gofmt::format_go_duration(t.kubelet_health);
     line(
         out,
         format!(

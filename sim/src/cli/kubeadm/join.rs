@@ -168,7 +168,8 @@ pub fn apply_join_config(
                 spec.kubelet_extra_args = args;
             }
             if let Some(t) = s("discovery.timeout") {
-                spec.discovery_timeout = super::duration::parse(&t).map_err(Failure::Plain)?;
+                spec.discovery_timeout =
+                    crate::cli::gofmt::parse_go_duration(&t).map_err(Failure::Plain)?;
                 spec.tls_timeout = spec.discovery_timeout;
             }
         }
@@ -190,7 +191,7 @@ pub fn apply_join_config(
                 ("kubeletHealthCheck", &mut spec.kubelet_timeout),
             ] {
                 if let Some(t) = v["timeouts"][key].as_str() {
-                    *slot = super::duration::parse(t).map_err(Failure::Plain)?;
+                    *slot = crate::cli::gofmt::parse_go_duration(t).map_err(Failure::Plain)?;
                 }
             }
         }
@@ -570,7 +571,7 @@ async fn run_join(
             out,
             format!(
                 "[kubelet-check] Waiting for a healthy kubelet at {url}. This can take up to {}",
-                super::duration::format(spec.kubelet_timeout)
+                crate::cli::gofmt::format_go_duration(spec.kubelet_timeout)
             ),
         );
         let start = Instant::now();
@@ -580,7 +581,7 @@ async fn run_join(
                     out,
                     format!(
                         "[kubelet-check] The kubelet is healthy after {}",
-                        super::duration::format(start.elapsed())
+                        crate::cli::gofmt::format_go_duration(start.elapsed())
                     ),
                 );
                 break;
@@ -590,7 +591,7 @@ async fn run_join(
                     out,
                     format!(
                         "[kubelet-check] The kubelet is not healthy after {}",
-                        super::duration::format(start.elapsed())
+                        crate::cli::gofmt::format_go_duration(start.elapsed())
                     ),
                 );
                 return Err(Failure::phase(
@@ -716,7 +717,7 @@ pub fn token_cmd(
                     return Err(Failure::Plain(format!("the bootstrap token \"{tok}\" was not of the form \"^([a-z0-9]{{6}})\\\\.([a-z0-9]{{16}})$\"")));
                 }
                 let ttl = match a.get("ttl") {
-                    Some(t) => super::duration::parse(t).map_err(Failure::Plain)?,
+                    Some(t) => crate::cli::gofmt::parse_go_duration(t).map_err(Failure::Plain)?,
                     None => Duration::from_secs(86400),
                 };
                 let bt = config::BootstrapToken {

@@ -38,13 +38,13 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use super::catalog::{ImageSpec, normalize};
 use super::contract::ContainerEnv;
-use super::flags::{FlagError, Kind, flag, go_usage, parse_go};
 use super::http::{HttpServer, go_not_found, respond};
 use super::log::stdout;
 use crate::client::{ListParams, Reflector, ReflectorStore, path};
+use crate::gocli::{FlagError, Kind, flag, go_usage, parse_go};
 use dns::{Answer, Query, RData, Record, rcode, rtype};
 
-const FLAGS: &[super::flags::FlagDef] = &[
+const FLAGS: &[crate::gocli::FlagDef] = &[
     flag(
         "conf",
         Kind::Str,
@@ -906,7 +906,7 @@ async fn run(
                 if l.first().map(String::as_str) == Some("lameduck") {
                     lameduck = l
                         .get(1)
-                        .and_then(|d| super::flags::parse_duration(d))
+                        .and_then(|d| crate::gocli::parse_duration(d))
                         .map(Duration::from_secs_f64)
                         .unwrap_or_default();
                 }
