@@ -389,7 +389,8 @@ impl J {
     }
 }
 
-/// A JSON string as Go's `encoding/json` writes it (HTML-escaping `<`, `>`, `&`).
+/// A JSON string as Go's `encoding/json` writes it (HTML-escaping `<`, `>`, `&`; U+2028 and U+2029
+/// escaped too).
 pub fn go_json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -403,6 +404,8 @@ pub fn go_json_string(s: &str) -> String {
             '<' => out.push_str("\\u003c"),
             '>' => out.push_str("\\u003e"),
             '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
