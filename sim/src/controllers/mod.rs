@@ -405,13 +405,12 @@ pub async fn run(opts: Options) -> Result<(), ManagerError> {
         "controllermanager.go",
         &format!("\"Starting\" version=\"{}\"", opts.minor.git_version()),
     );
-    let leader = opts.leader_elect.then(|| leader::LeaderConfig {
-        namespace: opts.lease_namespace.clone(),
-        name: opts.lease_name.clone(),
-        identity: leader::identity(),
-        lease_duration: opts.lease_duration,
-        renew_deadline: opts.renew_deadline,
-        retry_period: opts.retry_period,
+    let leader = opts.leader_elect.then(|| {
+        leader::LeaderConfig::candidate(
+            &opts.lease_namespace,
+            &opts.lease_name,
+            (opts.lease_duration, opts.renew_deadline, opts.retry_period),
+        )
     });
     let mut elector = serve_and_elect(
         &client,

@@ -502,7 +502,7 @@ pub fn kubelet_unit(action: UnitAction) -> Result<(), String> {
 
 /// kubelet-start (kubelet.go `TryStartKubelet`): `systemctl restart kubelet`; failures are
 /// warnings.
-fn try_start_kubelet(out: &mut dyn Write, err: &mut dyn Write) {
+pub fn try_start_kubelet(out: &mut dyn Write, err: &mut dyn Write) {
     if let Err(e) = kubelet_unit(UnitAction::Restart) {
         let _ = writeln!(
             err,

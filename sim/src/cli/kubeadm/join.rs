@@ -547,21 +547,7 @@ async fn run_join(
     write_file(Path::new(paths::KUBEADM_FLAGS_ENV), env.as_bytes(), 0o644)
         .map_err(|e| Failure::phase("kubelet-start", e))?;
     line(out, "[kubelet-start] Starting the kubelet");
-    if let Err(e) = kubelet_unit(UnitAction::Restart) {
-        let _ = writeln!(
-            err,
-            "{}",
-            klog(
-                'W',
-                "kubelet.go:74",
-                &format!("[kubelet-start] WARNING: unable to start the kubelet service: [{e}]")
-            )
-        );
-        line(
-            out,
-            "[kubelet-start] Please ensure kubelet is reloaded and running manually.",
-        );
-    }
+    init::try_start_kubelet(out, err);
     if minor.minor() >= 30 {
         let url = format!(
             "http://{}/healthz",
