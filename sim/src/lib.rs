@@ -11,6 +11,7 @@ pub mod controllers;
 pub mod etcd;
 pub mod eventlog;
 pub mod faults;
+pub mod gocli;
 pub mod images;
 pub mod kubelet;
 pub mod minikube;

@@ -44,6 +44,7 @@ fn plan(c: &Cluster) -> Plan {
         upload_certs: false,
         event_log: false,
         cfg,
+        cgroup: labsim::node::CgroupVersion::V2,
     }
 }
 

@@ -46,8 +46,11 @@ use std::sync::Arc;
 
 /// Entry point of `labsim kube-apiserver …`.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let flags = match flags::Flags::parse(&args) {
+    let flags = match flags::parse(&args) {
         Ok(f) => f,
+        Err(flags::FlagError::Help) => flags::Flags {
+            values: [("help".to_string(), "true".to_string())].into(),
+        },
         Err(e) => {
             // cobra prints the usage for flag errors, then component-base prints the error; exit 1.
             eprintln!("{}", flags::usage());
@@ -114,7 +117,7 @@ impl ServerThread {
     /// # Errors
     /// The flag or start-up error, as text.
     pub fn start(args: Vec<String>) -> Result<ServerThread, String> {
-        let flags = flags::Flags::parse(&args).map_err(|e| e.to_string())?;
+        let flags = flags::parse(&args).map_err(|e| e.to_string())?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

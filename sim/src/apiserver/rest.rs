@@ -657,7 +657,10 @@ async fn admit_pod(api: &Api, pod: &mut Value) -> Result<(), ApiError> {
     // Pod strategy PrepareForCreate: status Pending with the QoS class.
     let qos = defaults::qos_class(pod);
     pod["status"] = json!({"phase": "Pending", "qosClass": qos});
-    let plugins = api.flags.list("disable-admission-plugins");
+    let plugins = api
+        .flags
+        .list("disable-admission-plugins")
+        .unwrap_or_default();
     let enabled = |p: &str| !plugins.iter().any(|x| x == p);
     let mirror = pod["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string();
     // ServiceAccount admission (mirror pods are exempt).

@@ -167,6 +167,7 @@ impl Api {
             .map_err(|_| ServerError::Config("--secure-port must be a port number".into()))?;
         let etcd_url = flags
             .list("etcd-servers")
+            .unwrap_or_default()
             .into_iter()
             .next()
             .ok_or_else(|| ServerError::Config("--etcd-servers must be specified".into()))?;
@@ -175,7 +176,7 @@ impl Api {
         let etcd_key = read(&need("etcd-keyfile")?)?;
         let etcd = Etcd::new(&etcd_url, &etcd_ca, Some((&etcd_cert, &etcd_key)))?;
         let mut sa_verifiers = vec![];
-        for f in flags.list("service-account-key-file") {
+        for f in flags.list("service-account-key-file").unwrap_or_default() {
             sa_verifiers.push(Es256Verifier::from_pem(&read(&f)?)?);
         }
         let sa_signer = match flags.get("service-account-signing-key-file") {
@@ -228,7 +229,7 @@ impl Api {
             port,
             sa_verifiers,
             sa_signer,
-            sa_issuers: flags.list("service-account-issuer"),
+            sa_issuers: flags.list("service-account-issuer").unwrap_or_default(),
             kubelet_tls,
             service_cidr,
             not_ready_secs: flags.int("default-not-ready-toleration-seconds", 300),

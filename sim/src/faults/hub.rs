@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{Fault, FaultRecord, FaultState};
-use crate::cli::kubeadm::duration;
+use crate::cli::gofmt::format_go_duration;
 use crate::node::journal::Journal;
 use crate::runtime::cri::{ContainerFilter, ContainerState, Reply, Request};
 
@@ -145,7 +145,7 @@ impl FaultHub {
             hub.record(
                 fault,
                 "expired",
-                format!("{fault} ended after {}", duration::format(after)),
+                format!("{fault} ended after {}", format_go_duration(after)),
                 None,
             );
         });
@@ -197,8 +197,8 @@ impl FaultHub {
                     "injected",
                     format!(
                         "every API response is held back {}{}",
-                        duration::format(*delay),
-                        d.map(|x| format!(" for {}", duration::format(x)))
+                        format_go_duration(*delay),
+                        d.map(|x| format!(" for {}", format_go_duration(x)))
                             .unwrap_or_default()
                     ),
                     until,
@@ -228,7 +228,7 @@ impl FaultHub {
                     "injected",
                     format!(
                         "the kubelet stops renewing its Lease and posting node status{}; its pods keep running",
-                        d.map(|x| format!(" for {}", duration::format(x)))
+                        d.map(|x| format!(" for {}", format_go_duration(x)))
                             .unwrap_or_default()
                     ),
                     until,

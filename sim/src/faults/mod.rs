@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::kubeadm::duration;
+use crate::cli::gofmt::parse_go_duration;
 use crate::minikube::machine;
 use crate::minikube::profile::Profile;
 use crate::node::proto::{Client, Request, Response};
@@ -135,7 +135,7 @@ impl Fault {
                 None
             };
             if let Some(v) = value {
-                let d = duration::parse(&v).map_err(|e| usage(format!("--for {v}: {e}")))?;
+                let d = parse_go_duration(&v).map_err(|e| usage(format!("--for {v}: {e}")))?;
                 if d.is_zero() {
                     return Err(usage("--for must be longer than 0s".into()));
                 }
@@ -177,7 +177,7 @@ impl Fault {
             "clear" => want_args(0, "no arguments").and_then(|_| no_for(Fault::Clear)),
             "delay-api" => {
                 want_args(1, "one duration (e.g. 2s)")?;
-                let delay = duration::parse(args[0])
+                let delay = parse_go_duration(args[0])
                     .map_err(|e| usage(format!("delay-api {}: {e}", args[0])))?;
                 Ok(Fault::DelayApi {
                     delay,

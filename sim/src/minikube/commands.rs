@@ -416,6 +416,13 @@ fn start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
                 _ => Minor::default(),
             };
             let event_log = event_log_requested()?;
+            // labsim's own knob (docs/labsim.md, "Versions"): the cgroup hierarchy the nodes report.
+            let cgroup_version = match std::env::var("LABSIM_CGROUP_VERSION") {
+                Ok(v) if !v.is_empty() => v
+                    .parse::<crate::node::CgroupVersion>()
+                    .map_err(|e| MinikubeError::usage(format!("LABSIM_CGROUP_VERSION={v}: {e}")))?,
+                _ => crate::node::CgroupVersion::default(),
+            };
             let dir = home.profile(&name).dir().to_path_buf();
             std::fs::create_dir_all(&dir).map_err(|e| internal("HOST_HOME_PERMISSION", e))?;
             let slot = match SlotRegistry::default().allocate(&dir) {
@@ -450,6 +457,7 @@ fn start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
                 nodes: records,
                 created: jiff::Timestamp::now().to_string(),
                 event_log,
+                cgroup_version,
             };
             prof.save(home)
                 .map_err(|e| internal("HOST_SAVE_PROFILE", e))?;

@@ -732,8 +732,9 @@ pub fn uploaded_cluster_configuration(cfg: &InitConfig, minor: Minor) -> Value {
         "scheduler": sched,
     });
     if api == crate::version::KubeadmApi::V1beta3 {
-        v["apiServer"]["timeoutForControlPlane"] =
-            json!(super::duration::format(cfg.timeouts.control_plane));
+        v["apiServer"]["timeoutForControlPlane"] = json!(crate::cli::gofmt::format_go_duration(
+            cfg.timeouts.control_plane
+        ));
     } else {
         v["encryptionAlgorithm"] = json!(c.encryption_algorithm);
         v["proxy"] = json!({});

@@ -12,7 +12,6 @@
 pub mod addons;
 pub mod config;
 pub mod discovery;
-pub mod duration;
 pub mod init;
 pub mod join;
 pub mod manifests;
@@ -129,68 +128,53 @@ impl Args {
     }
 }
 
-/// Parses pflag-style arguments: `value` flags take `--f=v` or `--f v`, the others are booleans;
-/// `-f`/`-o`/`-v` shorthands as kubeadm has them.
+/// Parses a kubeadm command line with pflag's rules ([`crate::gocli`], names normalised as
+/// kubeadm's `Run` does with `cliflag.WordSepNormalizeFunc`): `value_flags` take `--f=v` or
+/// `--f v` and may repeat, `bool_flags` are booleans; klog's `-v`/`--v` and `--help` always exist,
+/// and the shorthands kubeadm has (`-f` for `--force`, `-o` for `--output`) where their flag does.
 ///
 /// # Errors
-/// cobra's `unknown flag: --x` / `flag needs an argument: --x`.
+/// cobra's and pflag's texts (`unknown flag: --x`, `flag needs an argument: --x`, …).
 pub fn parse_args(
     args: &[String],
-    value_flags: &[&str],
-    bool_flags: &[&str],
+    value_flags: &[&'static str],
+    bool_flags: &[&'static str],
 ) -> Result<Args, String> {
-    let mut out = Args::default();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        i += 1;
-        if a == "--" {
-            out.positional.extend(args[i..].iter().cloned());
-            break;
+    use crate::gocli::{FlagDef, Kind, Pflag};
+    let short = |name: &str| match name {
+        "force" => Some('f'),
+        "output" => Some('o'),
+        _ => None,
+    };
+    let mut defs: Vec<FlagDef> = vec![crate::gocli::KLOG_V, crate::gocli::bool_flag("help")];
+    for (names, kind) in [(value_flags, Kind::List), (bool_flags, Kind::Bool)] {
+        for n in names.iter().filter(|n| **n != "v" && **n != "help") {
+            defs.push(FlagDef {
+                name: n,
+                short: short(n),
+                kind,
+                default: "",
+                usage: "",
+            });
         }
-        let (name, inline) = if let Some(long) = a.strip_prefix("--") {
-            match long.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (long.to_string(), None),
-            }
-        } else if let Some(short) = a.strip_prefix('-').filter(|s| !s.is_empty()) {
-            let (s, rest) = short.split_at(1);
-            let long = match s {
-                "f" => "force",
-                "o" => "output",
-                "v" => "v",
-                _ => return Err(format!("unknown shorthand flag: '{s}' in {a}")),
-            };
-            let inline = if rest.is_empty() {
-                None
-            } else {
-                Some(rest.trim_start_matches('=').to_string())
-            };
-            (long.to_string(), inline)
+    }
+    let parsed = Pflag::KUBERNETES
+        .parse(&defs, args)
+        .map_err(|e| e.to_string())?;
+    let flags = crate::gocli::Flags::from_parsed(&parsed, &defs);
+    let mut out = Args {
+        positional: parsed.args.clone(),
+        flags: vec![],
+    };
+    for (name, values) in parsed.given() {
+        if bool_flags.contains(&name) || name == "help" {
+            out.flags.push((
+                name.to_string(),
+                flags.get(name).unwrap_or("true").to_string(),
+            ));
         } else {
-            out.positional.push(a.clone());
-            continue;
-        };
-        if value_flags.contains(&name.as_str()) || name == "v" {
-            let v = match inline {
-                Some(v) => v,
-                None if i < args.len() => {
-                    i += 1;
-                    args[i - 1].clone()
-                }
-                None => return Err(format!("flag needs an argument: --{name}")),
-            };
-            out.flags.push((name, v));
-        } else if bool_flags.contains(&name.as_str()) || name == "help" {
-            let v = inline.unwrap_or_else(|| "true".into());
-            if v != "true" && v != "false" {
-                return Err(format!(
-                    "invalid argument {v:?} for \"--{name}\" flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
-                ));
-            }
-            out.flags.push((name, v));
-        } else {
-            return Err(format!("unknown flag: --{name}"));
+            out.flags
+                .extend(values.iter().map(|v| (name.to_string(), v.clone())));
         }
     }
     Ok(out)
