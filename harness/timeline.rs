@@ -66,6 +66,9 @@ pub enum Origin {
     Relist,
     /// Written by the harness itself (marks, watch status).
     Harness,
+    /// A periodic list of the recorder's polling mode ([`RecorderMode::Poll`], for benchmarks
+    /// only): the change happened at most one interval before.
+    Poll,
 }
 
 /// What an entry is about.
@@ -303,6 +306,10 @@ pub struct Entry {
     /// Where the knowledge came from.
     #[serde(default)]
     pub origin: Origin,
+    /// The object's `metadata.resourceVersion` as seen (watch event or list), which names the
+    /// write in the API server's audit log (`scripts/bench` matches them for detection latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
     /// What it is about.
     pub subject: Subject,
     /// What changed.
@@ -879,12 +886,25 @@ impl Timeline {
         server: Option<Timestamp>,
         origin: Origin,
     ) -> Entry {
+        self.append(observed, subject, change, server, origin, None)
+    }
+
+    fn append(
+        &self,
+        observed: Timestamp,
+        subject: Subject,
+        change: Change,
+        server: Option<Timestamp>,
+        origin: Origin,
+        resource_version: Option<&str>,
+    ) -> Entry {
         let mut state = self.state();
         let entry = Entry {
             seq: state.entries.len() as u64 + 1,
             observed,
             server,
             origin,
+            resource_version: resource_version.map(str::to_string),
             subject,
             change,
         };
@@ -1082,10 +1102,25 @@ impl Timeline {
         self.state().listed.insert(resource.to_string())
     }
 
-    /// Records the changes on `subject` (already diffed) with `origin`.
-    fn record_all(&self, subject: &Subject, changes: Vec<Observed>, origin: Origin) {
+    /// Records the changes on `subject` (already diffed) with `origin`, seen at the object's
+    /// `resource_version`.
+    fn record_all(
+        &self,
+        subject: &Subject,
+        changes: Vec<Observed>,
+        origin: Origin,
+        resource_version: Option<&str>,
+    ) {
+        let observed = Timestamp::now();
         for (change, server) in changes {
-            self.record(subject.clone(), change, server, origin);
+            self.append(
+                observed,
+                subject.clone(),
+                change,
+                server,
+                origin,
+                resource_version,
+            );
         }
     }
 
@@ -1508,11 +1543,46 @@ impl Watched for Lease {
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
+/// How the recorder learns of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecorderMode {
+    /// Watches (the default): each change as the API server sends it.
+    Watch,
+    /// A full list every interval, diffed against the last one: what a harness that polls
+    /// would see. For benchmarks only (`scripts/bench` compares it with watching); a change
+    /// undone within one interval is missed, and a transition is seen up to one interval late.
+    Poll(Duration),
+}
+
+impl RecorderMode {
+    /// The variable that selects polling: `K8S_LABS_TIMELINE_POLL_MS=1000` polls every second.
+    pub const ENV: &str = "K8S_LABS_TIMELINE_POLL_MS";
+
+    /// [`RecorderMode::Poll`] when [`RecorderMode::ENV`] holds a positive number of
+    /// milliseconds, else [`RecorderMode::Watch`].
+    #[must_use]
+    pub fn from_env() -> Self {
+        Self::from_value(std::env::var(Self::ENV).ok().as_deref())
+    }
+
+    /// The mode a value of [`RecorderMode::ENV`] selects: a positive number of milliseconds
+    /// polls, anything else (or nothing) watches.
+    #[must_use]
+    pub fn from_value(value: Option<&str>) -> Self {
+        value
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map_or(Self::Watch, |ms| Self::Poll(Duration::from_millis(ms)))
+    }
+}
+
 /// The watchers feeding one timeline. Dropping it stops them.
 #[derive(Debug)]
 pub struct Recorder {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<Task>,
 }
+
+type Task = tokio::task::JoinHandle<()>;
 
 impl Drop for Recorder {
     fn drop(&mut self) {
@@ -1524,26 +1594,33 @@ impl Drop for Recorder {
 
 impl Recorder {
     /// Starts watching nodes, pods and events (all namespaces) and node leases through `client`,
-    /// recording into `timeline`. Must be called inside a tokio runtime.
+    /// recording into `timeline`, in the mode [`RecorderMode::from_env`] says (watching unless
+    /// a benchmark asks for polling). Must be called inside a tokio runtime.
     #[must_use]
     pub fn start(client: &kube::Client, timeline: &Timeline) -> Self {
+        Self::start_with(client, timeline, RecorderMode::from_env())
+    }
+
+    /// [`Recorder::start`] in a chosen mode.
+    #[must_use]
+    pub fn start_with(client: &kube::Client, timeline: &Timeline, mode: RecorderMode) -> Self {
+        fn spawn<K: Watched>(api: Api<K>, timeline: &Timeline, mode: RecorderMode) -> Task {
+            match mode {
+                RecorderMode::Watch => tokio::spawn(watch_loop::<K>(api, timeline.clone())),
+                RecorderMode::Poll(every) => {
+                    tokio::spawn(poll_loop::<K>(api, timeline.clone(), every))
+                }
+            }
+        }
         let tasks = vec![
-            tokio::spawn(watch_loop::<Node>(
-                Api::all(client.clone()),
-                timeline.clone(),
-            )),
-            tokio::spawn(watch_loop::<Pod>(
-                Api::all(client.clone()),
-                timeline.clone(),
-            )),
-            tokio::spawn(watch_loop::<KubeEvent>(
-                Api::all(client.clone()),
-                timeline.clone(),
-            )),
-            tokio::spawn(watch_loop::<Lease>(
+            spawn::<Node>(Api::all(client.clone()), timeline, mode),
+            spawn::<Pod>(Api::all(client.clone()), timeline, mode),
+            spawn::<KubeEvent>(Api::all(client.clone()), timeline, mode),
+            spawn::<Lease>(
                 Api::namespaced(client.clone(), "kube-node-lease"),
-                timeline.clone(),
-            )),
+                timeline,
+                mode,
+            ),
         ];
         Self { tasks }
     }
@@ -1583,13 +1660,20 @@ async fn watch_loop<K: Watched>(api: Api<K>, timeline: Timeline) {
                             Origin::Harness,
                         );
                     }
-                    relist(&timeline, std::mem::take(&mut listed));
+                    relist(&timeline, std::mem::take(&mut listed), Origin::Relist);
                     delay = RETRY_FIRST;
                 }
                 Ok(Some(watcher::Event::Apply(obj))) => observe(&timeline, &obj, Origin::Watch),
                 Ok(Some(watcher::Event::Delete(obj))) => {
                     if let (Some(subject), Some(change)) = (K::subject(&obj), K::deleted()) {
-                        timeline.record(subject, change, None, Origin::Watch);
+                        timeline.append(
+                            Timestamp::now(),
+                            subject,
+                            change,
+                            None,
+                            Origin::Watch,
+                            obj.meta().resource_version.as_deref(),
+                        );
                     }
                 }
                 Ok(None) => break,
@@ -1626,6 +1710,58 @@ async fn watch_loop<K: Watched>(api: Api<K>, timeline: Timeline) {
     }
 }
 
+/// Lists `K` every `every` until aborted and records what changed since the last list
+/// ([`RecorderMode::Poll`]); a failed list is recorded as the watch lost, the next good one as
+/// resumed.
+async fn poll_loop<K: Watched>(api: Api<K>, timeline: Timeline, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lost: Option<Timestamp> = None;
+    loop {
+        ticks.tick().await;
+        match api.list(&kube::api::ListParams::default()).await {
+            Ok(list) => {
+                if let Some(since) = lost.take() {
+                    let away = duration_between(since, Timestamp::now());
+                    timeline.record(
+                        watch_subject::<K>(),
+                        Change::WatchResumed {
+                            away_ms: u64::try_from(away.as_millis()).unwrap_or(u64::MAX),
+                        },
+                        None,
+                        Origin::Harness,
+                    );
+                }
+                relist(&timeline, list.items, Origin::Poll);
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                timeline.record(
+                    watch_subject::<K>(),
+                    Change::WatchUnavailable {
+                        error: s.to_string(),
+                    },
+                    None,
+                    Origin::Harness,
+                );
+                return;
+            }
+            Err(e) => {
+                if lost.is_none() {
+                    lost = Some(Timestamp::now());
+                    timeline.record(
+                        watch_subject::<K>(),
+                        Change::WatchLost {
+                            error: e.to_string(),
+                        },
+                        None,
+                        Origin::Harness,
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A 404 on the list: the API server does not serve the resource at all.
 fn is_not_served(e: &watcher::Error) -> bool {
     match e {
@@ -1643,16 +1779,18 @@ fn observe<K: Watched>(timeline: &Timeline, obj: &K, origin: Origin) {
         let state = timeline.state();
         K::changes(&state.snapshot, &subject, obj)
     };
-    timeline.record_all(&subject, changes, origin);
+    let resource_version = obj.meta().resource_version.as_deref();
+    timeline.record_all(&subject, changes, origin, resource_version);
 }
 
 /// A complete list: the first one records the state as found; later ones record what changed
-/// while the harness was not looking, deletions included, as observed late.
-fn relist<K: Watched>(timeline: &Timeline, objects: Vec<K>) {
+/// since the last one, deletions included, with origin `later` (a watch's relist: observed late;
+/// the polling mode: polled).
+fn relist<K: Watched>(timeline: &Timeline, objects: Vec<K>, later: Origin) {
     let origin = if timeline.take_first_list(K::RESOURCE) {
         Origin::Initial
     } else {
-        Origin::Relist
+        later
     };
     let mut seen = BTreeSet::new();
     for obj in &objects {
@@ -1964,11 +2102,11 @@ mod tests {
             serde_json::json!({"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
         );
         let b = node(serde_json::json!({"metadata": {"name": "b"}}));
-        relist(&tl, vec![a.clone(), b]);
+        relist(&tl, vec![a.clone(), b], Origin::Relist);
         assert!(tl.entries().iter().all(|e| e.origin == Origin::Initial));
         let mut a2 = a;
         a2.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].status = "Unknown".into();
-        relist(&tl, vec![a2]);
+        relist(&tl, vec![a2], Origin::Relist);
         let late: Vec<String> = tl
             .entries()
             .iter()
@@ -1976,6 +2114,46 @@ mod tests {
             .map(|e| format!("{}: {}", e.subject, e.change))
             .collect();
         assert_eq!(late, ["node a: Ready=Unknown", "node b: deleted"]);
+    }
+
+    #[test]
+    fn polled_changes_carry_their_origin_and_resource_version_and_are_not_late() {
+        let tl = Timeline::in_memory();
+        let a = node(serde_json::json!({"metadata": {"name": "a", "resourceVersion": "7"}}));
+        relist(&tl, vec![a], Origin::Poll);
+        let a2 = node(
+            serde_json::json!({"metadata": {"name": "a", "resourceVersion": "9"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
+        relist(&tl, vec![a2], Origin::Poll);
+        relist::<Node>(&tl, vec![], Origin::Poll);
+        let seen: Vec<(Origin, Option<String>, String)> = tl
+            .entries()
+            .iter()
+            .map(|e| (e.origin, e.resource_version.clone(), e.change.to_string()))
+            .collect();
+        let rv = |v: &str| Some(v.to_string());
+        assert_eq!(
+            seen,
+            [
+                (Origin::Initial, rv("7"), "added".to_string()),
+                (Origin::Poll, rv("9"), "Ready=True".to_string()),
+                (Origin::Poll, None, "deleted".to_string()),
+            ]
+        );
+        assert!(tl.entries().iter().all(|e| !e.late()));
+    }
+
+    #[test]
+    fn the_recorder_polls_only_when_asked_for_a_positive_interval() {
+        let parse = |v: &str| RecorderMode::from_value(Some(v));
+        assert_eq!(parse("1000"), RecorderMode::Poll(Duration::from_secs(1)));
+        assert_eq!(
+            parse(" 250 "),
+            RecorderMode::Poll(Duration::from_millis(250))
+        );
+        assert_eq!(parse("0"), RecorderMode::Watch);
+        assert_eq!(parse("1s"), RecorderMode::Watch);
+        assert_eq!(RecorderMode::from_value(None), RecorderMode::Watch);
     }
 
     #[tokio::test(start_paused = true)]

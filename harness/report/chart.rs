@@ -730,6 +730,7 @@ mod tests {
             observed: t("02:01"),
             server: None,
             origin: Origin::Harness,
+            resource_version: None,
             subject: Subject::Harness,
             change: Change::Mark {
                 name: "a <b> & c".into(),

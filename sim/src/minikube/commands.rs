@@ -935,6 +935,7 @@ fn delete_profile(console: &Console, home: &Home, prof: &Profile) -> Result<()> 
         machine::stop(&prof.node_paths(home, node), &node.name)
             .map_err(|e| internal("GUEST_DELETION", e))?;
     }
+    keep_event_log(home, prof);
     for node in &prof.nodes {
         let paths = prof.node_paths(home, node);
         console.step(
@@ -966,6 +967,40 @@ fn delete_profile(console: &Console, home: &Home, prof: &Profile) -> Result<()> 
         &format!("Removed all traces of the \"{}\" cluster.", prof.name),
     );
     Ok(())
+}
+
+/// Before a profile's files go: when it keeps labsim's event log and `LABSIM_EVENT_LOG_KEEP` names
+/// a directory (a labsim setting, not minikube's: the benchmark sets it to match its runs'
+/// timelines against the log afterwards), writes the log there as
+/// `<profile>-<unix-ms>.json` (`labsim audit -o json`'s form). Best effort: a log that cannot be
+/// read or written is reported on stderr and the deletion goes on.
+fn keep_event_log(home: &Home, prof: &Profile) {
+    let Some(dir) = std::env::var_os("LABSIM_EVENT_LOG_KEEP").filter(|d| !d.is_empty()) else {
+        return;
+    };
+    if !prof.event_log {
+        return;
+    }
+    let dir = std::path::PathBuf::from(dir);
+    let file = dir.join(format!(
+        "{}-{}.json",
+        prof.name,
+        jiff::Timestamp::now().as_millisecond()
+    ));
+    let written = crate::eventlog::load(home, &prof.name)
+        .map_err(|e| e.to_string())
+        .and_then(|log| serde_json::to_vec(&log).map_err(|e| e.to_string()))
+        .and_then(|json| {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&file, json))
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))
+        });
+    if let Err(e) = written {
+        eprintln!(
+            "labsim: LABSIM_EVENT_LOG_KEEP: the event log of profile {:?} was not kept: {e}",
+            prof.name
+        );
+    }
 }
 
 fn delete(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
