@@ -302,8 +302,52 @@ pub fn reasons_since(events: &[Event], since: jiff::Timestamp) -> Vec<String> {
     seen.into_iter().map(|(_, r)| r).collect()
 }
 
+/// A watch on the objects a wait lists, signalling each change (the wait then lists again at
+/// once instead of at its next backoff step). The watch stops when it is dropped; a watch that
+/// fails only leaves the wait to its backoff.
+struct ChangeSignal {
+    changed: std::sync::Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ChangeSignal {
+    fn watch<K>(api: Api<K>, selector: &str) -> Self
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    {
+        use futures::StreamExt as _;
+        let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let signal = changed.clone();
+        let config = kube::runtime::watcher::Config::default().labels(selector);
+        let task = tokio::spawn(async move {
+            let mut events = kube::runtime::watcher(api, config).boxed();
+            while let Some(event) = events.next().await {
+                if let Ok(
+                    kube::runtime::watcher::Event::Apply(_)
+                    | kube::runtime::watcher::Event::Delete(_),
+                ) = event
+                {
+                    signal.notify_waiters();
+                }
+            }
+        });
+        Self { changed, task }
+    }
+
+    fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+}
+
+impl Drop for ChangeSignal {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Waits until `check` over a fresh list of pods in `namespace` matching `selector` holds;
-/// transient API errors are waited through.
+/// transient API errors are waited through. A watch on the same pods wakes the wait at each
+/// change.
 ///
 /// # Errors
 /// [`KubeError::Wait`] naming the last state seen.
@@ -315,21 +359,31 @@ pub async fn wait_pods<T: std::fmt::Debug>(
     budget: Duration,
     check: impl Fn(&[Pod]) -> Result<T, String>,
 ) -> Result<T, KubeError> {
+    let api: Api<Pod> = if namespace.is_empty() {
+        Api::all(client.clone())
+    } else {
+        Api::namespaced(client.clone(), namespace)
+    };
+    let changes = ChangeSignal::watch(api, selector);
     let waited = Wait::until(what, budget)
-        .poll(|| async {
-            Ok::<_, String>(match pods(client, namespace, selector).await {
-                Ok(list) => match check(&list) {
-                    Ok(v) => Probe::Holds(v),
-                    Err(state) => Probe::Fails(state),
-                },
-                Err(e) => Probe::Fails(e.to_string()),
-            })
-        })
+        .poll_waking(
+            || async {
+                Ok::<_, String>(match pods(client, namespace, selector).await {
+                    Ok(list) => match check(&list) {
+                        Ok(v) => Probe::Holds(v),
+                        Err(state) => Probe::Fails(state),
+                    },
+                    Err(e) => Probe::Fails(e.to_string()),
+                })
+            },
+            || changes.changed(),
+        )
         .await?;
     Ok(waited.value)
 }
 
-/// Waits until `check` over a fresh list of nodes holds.
+/// Waits until `check` over a fresh list of nodes holds; a watch on nodes wakes the wait at each
+/// change.
 ///
 /// # Errors
 /// [`KubeError::Wait`] naming the last state seen.
@@ -339,16 +393,20 @@ pub async fn wait_nodes<T: std::fmt::Debug>(
     budget: Duration,
     check: impl Fn(&[Node]) -> Result<T, String>,
 ) -> Result<T, KubeError> {
+    let changes = ChangeSignal::watch(Api::<Node>::all(client.clone()), "");
     let waited = Wait::until(what, budget)
-        .poll(|| async {
-            Ok::<_, String>(match nodes(client).await {
-                Ok(list) => match check(&list) {
-                    Ok(v) => Probe::Holds(v),
-                    Err(state) => Probe::Fails(state),
-                },
-                Err(e) => Probe::Fails(e.to_string()),
-            })
-        })
+        .poll_waking(
+            || async {
+                Ok::<_, String>(match nodes(client).await {
+                    Ok(list) => match check(&list) {
+                        Ok(v) => Probe::Holds(v),
+                        Err(state) => Probe::Fails(state),
+                    },
+                    Err(e) => Probe::Fails(e.to_string()),
+                })
+            },
+            || changes.changed(),
+        )
         .await?;
     Ok(waited.value)
 }

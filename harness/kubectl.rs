@@ -162,23 +162,30 @@ pub async fn expect_table(
     let expected = expand_rows(lab, expected);
     let budget = course::budgets(lab).node_ready;
     let lab_ref = &*lab;
+    // The reader's `watch`: looks again as soon as the timeline saw the cluster change.
     let table = Wait::until(format!("`{command}` to show {expected:?}"), budget)
-        .poll(|| async {
-            let (code, output) = run(lab_ref, place, command)
-                .await
-                .map_err(|e| e.to_string())?;
-            if code != 0 {
-                return Ok::<_, String>(Probe::Fails(format!("exit {code}: {}", output.trim())));
-            }
-            let table = match node_shell::parse_table(command, &output) {
-                Ok(t) => t,
-                Err(e) => return Ok(Probe::Fails(e.to_string())),
-            };
-            Ok(match check_rows(&table, &expected) {
-                Ok(()) => Probe::Holds(table),
-                Err(why) => Probe::Fails(format!("{why}; output:\n{}", output.trim_end())),
-            })
-        })
+        .poll_waking(
+            || async {
+                let (code, output) = run(lab_ref, place, command)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if code != 0 {
+                    return Ok::<_, String>(Probe::Fails(format!(
+                        "exit {code}: {}",
+                        output.trim()
+                    )));
+                }
+                let table = match node_shell::parse_table(command, &output) {
+                    Ok(t) => t,
+                    Err(e) => return Ok(Probe::Fails(e.to_string())),
+                };
+                Ok(match check_rows(&table, &expected) {
+                    Ok(()) => Probe::Holds(table),
+                    Err(why) => Probe::Fails(format!("{why}; output:\n{}", output.trim_end())),
+                })
+            },
+            || lab_ref.timeline().changed(),
+        )
         .await
         .map_err(kube::KubeError::from)?
         .value;

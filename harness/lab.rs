@@ -714,7 +714,9 @@ impl Lab {
         let what = format!("{} after {mark:?}", query.what());
         let waited = Wait::until(&what, remaining)
             .backoff(TIMELINE_BACKOFF)
-            .poll(self.timeline.transition_probe(mark, query))
+            .poll_waking(self.timeline.transition_probe(mark, query), || {
+                self.timeline.changed()
+            })
             .await;
         let mut measurement = Measurement {
             from_mark: Some(mark.to_string()),

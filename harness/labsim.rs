@@ -48,13 +48,47 @@ pub fn executable_from_cargo_messages(messages: &str) -> Option<PathBuf> {
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
+/// Whether `name` is one of the variables cargo sets for the test binary it runs (the labs run
+/// as `cargo test --test labs`): the package's (`CARGO_PKG_*`, `CARGO_MANIFEST_*`,
+/// `CARGO_CRATE_NAME`, …), not the user's (`CARGO_HOME`, `CARGO_TARGET_DIR` stay).
+/// See <https://doc.rust-lang.org/cargo/reference/environment-variables.html>.
+#[must_use]
+pub fn set_by_cargo_for_tests(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || name.starts_with("CARGO_BIN_EXE_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
 /// Builds labsim with `cargo` (the `$CARGO` that runs the labs) for the workspace at `manifest`,
 /// and returns the path of its binary.
+///
+/// The build runs without the variables cargo set for the labs' test binary
+/// ([`set_by_cargo_for_tests`], through `env -u`): build scripts watch some of them (ring's
+/// `cargo:rerun-if-env-changed=CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …), so a build that
+/// inherited them re-ran those scripts and rebuilt ring, rustls, rcgen and labsim (about 10 s
+/// here), and the next `cargo test` from a shell rebuilt them back (about 30 s): every run paid
+/// both. Without them the build sees the shell's environment and is a no-op when nothing changed.
 ///
 /// # Errors
 /// [`LabsimError`] when the build fails or names no executable.
 pub async fn build(runner: &Runner, cargo: &str, manifest: &Path) -> Result<PathBuf, LabsimError> {
-    let cmd = Command::new(cargo)
+    let mut inherited: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| set_by_cargo_for_tests(k))
+        .collect();
+    inherited.sort();
+    let cmd = Command::new("env")
+        .args(inherited.iter().flat_map(|k| ["-u", k.as_str()]))
+        .arg(cargo)
         .args(["build", "--package", "labsim", "--bin", "labsim"])
         .args([
             "--message-format=json-render-diagnostics",
@@ -110,6 +144,33 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn the_labsim_build_drops_only_what_cargo_set_for_the_test_binary() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_EXE_labs-report",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "OUT_DIR",
+        ] {
+            assert!(set_by_cargo_for_tests(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "RUSTFLAGS",
+            "PATH",
+        ] {
+            assert!(!set_by_cargo_for_tests(name), "{name}");
+        }
     }
 
     #[test]

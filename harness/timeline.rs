@@ -792,6 +792,8 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     redactor: Redactor,
+    /// Signalled at every cluster change recorded ([`Timeline::changed`]).
+    changed: tokio::sync::Notify,
 }
 
 /// A scenario's timeline. Cheap to clone; clones share the record.
@@ -843,6 +845,7 @@ impl Timeline {
                     writer,
                 }),
                 redactor,
+                changed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -915,7 +918,20 @@ impl Timeline {
             writer.write(&line);
         }
         state.entries.push(entry.clone());
+        drop(state);
+        // Heartbeats and the harness's own marks change nothing a wait looks for.
+        if !matches!(entry.origin, Origin::Harness) && !matches!(entry.change, Change::LeaseRenewed)
+        {
+            self.inner.changed.notify_waiters();
+        }
         entry
+    }
+
+    /// Resolves at the next cluster change recorded after this call (not lease renewals, not
+    /// marks): the change signal for [`crate::wait::Wait::poll_waking`] of a wait that reads the
+    /// timeline or the cluster, so that it looks again as soon as the recorder saw something.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.changed.notified()
     }
 
     /// Records a harness mark now and returns its time.

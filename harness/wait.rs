@@ -1,7 +1,9 @@
 //! The one waiting primitive: poll a probe with backoff until a condition holds ("until",
 //! "within D"), check it does not hold too early ("not before D"), or that it keeps holding
 //! ("stays true for D"). Every failure names what was awaited, for how long, and the last state
-//! seen.
+//! seen. A wait can also be woken by a change signal ([`Wait::poll_waking`]: the timeline's
+//! entries, a watch), so that it looks again right after the cluster changed instead of at its
+//! next backoff step; the backoff stays the upper bound between looks.
 //!
 //! Time comes from `tokio::time`, so tests drive it with `tokio::time::pause()`.
 
@@ -152,6 +154,10 @@ impl Default for Backoff {
     }
 }
 
+/// How long a woken wait lets a burst of changes settle before it looks (one `kubectl apply`
+/// brings dozens of events: one look after them, not one per event).
+pub const WAKE_SETTLE: Duration = Duration::from_millis(50);
+
 /// A wait on a named condition.
 #[derive(Debug, Clone)]
 pub struct Wait {
@@ -189,12 +195,34 @@ impl Wait {
     ///
     /// # Errors
     /// The [`WaitError`] that says how the expectation was broken.
-    pub async fn poll<T, E, F, Fut>(&self, mut probe: F) -> Result<Waited<T>, WaitError>
+    pub async fn poll<T, E, F, Fut>(&self, probe: F) -> Result<Waited<T>, WaitError>
     where
         T: Debug,
         E: fmt::Display,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Probe<T>, E>>,
+    {
+        self.poll_waking(probe, std::future::pending::<()>).await
+    }
+
+    /// [`Wait::poll`], also looking again [`WAKE_SETTLE`] after `changed()` resolves: `changed`
+    /// is called before each look (so a change during the look is not missed) and resolves at
+    /// the next change of what the probe reads. The backoff still bounds the time between looks.
+    ///
+    /// # Errors
+    /// The [`WaitError`] that says how the expectation was broken.
+    pub async fn poll_waking<T, E, F, Fut, W, WF>(
+        &self,
+        mut probe: F,
+        mut changed: W,
+    ) -> Result<Waited<T>, WaitError>
+    where
+        T: Debug,
+        E: fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Probe<T>, E>>,
+        W: FnMut() -> WF,
+        WF: Future<Output = ()>,
     {
         let start = Instant::now();
         let (deadline, stays) = match self.expect {
@@ -214,6 +242,7 @@ impl Wait {
         let mut progress = crate::progress::begin(&self.what, Some(deadline));
         loop {
             looks += 1;
+            let woken = changed();
             let result = probe().await;
             let now = start.elapsed();
             if let Ok(Probe::Fails(state)) = &result {
@@ -273,7 +302,10 @@ impl Wait {
             }
             let remaining = deadline.saturating_sub(now);
             let delay = delays.next().unwrap_or(self.backoff.max).min(remaining);
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = woken => tokio::time::sleep(WAKE_SETTLE.min(remaining)).await,
+            }
         }
     }
 
@@ -502,5 +534,42 @@ mod tests {
             matches!(err, WaitError::TimedOut { looks: 11, .. }),
             "{err:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_signal_makes_the_wait_look_again_at_once() {
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let signal = changed.clone();
+        // The condition starts to hold at 3 s and the change is signalled then.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            signal.notify_waiters();
+        });
+        let waited = Wait::until("node Ready", Duration::from_secs(30))
+            .poll_waking(holds_after(start, Duration::from_secs(3), &calls), || {
+                changed.notified()
+            })
+            .await
+            .unwrap();
+        // Without the signal the look after 1.5 s comes at 3.1 s (see the first test); with it,
+        // WAKE_SETTLE after the change.
+        assert_ms(waited.elapsed, 3050);
+        assert_eq!(waited.looks, 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_change_the_backoff_still_paces_the_looks() {
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let never = tokio::sync::Notify::new();
+        let waited = Wait::until("node Ready", Duration::from_secs(30))
+            .poll_waking(holds_after(start, Duration::from_secs(5), &calls), || {
+                never.notified()
+            })
+            .await
+            .unwrap();
+        assert_ms(waited.elapsed, 5100);
     }
 }

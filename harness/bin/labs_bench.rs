@@ -463,23 +463,33 @@ fn analyse(args: &Args) -> anyhow::Result<()> {
                     }
                 }
                 let entries = timeline(&folder.join(k8s_labs::timeline::FILE_NAME));
-                // Cluster settling: from each command's end to the last change the cluster made
-                // before the harness's next command (what the harness was waiting for).
+                // Cluster settling: within each step, from its start to the last change the
+                // cluster made before the step ended (what the step was waiting for).
                 let changes: Vec<Timestamp> = entries
                     .iter()
                     .filter(|e| matches!(e.origin, Origin::Watch | Origin::Poll | Origin::Relist))
                     .filter(|e| !matches!(e.change, Change::LeaseRenewed))
                     .map(|e| e.observed)
                     .collect();
-                let own = merged(&cmds);
-                for (i, c) in own.iter().enumerate() {
-                    let next = own.get(i + 1).map_or(span.to, |n| n.from);
-                    if let Some(last) = changes.iter().filter(|t| **t > c.to && **t <= next).max() {
+                let mut step_from = attempt.started;
+                for step in &attempt.steps {
+                    let Ok(step_to) = step_from.checked_add(
+                        jiff::SignedDuration::try_from_secs_f64(step.duration_s)
+                            .unwrap_or_default(),
+                    ) else {
+                        break;
+                    };
+                    if let Some(last) = changes
+                        .iter()
+                        .filter(|t| **t > step_from && **t <= step_to)
+                        .max()
+                    {
                         settling.push(Span {
-                            from: c.to,
+                            from: step_from,
                             to: *last,
                         });
                     }
+                    step_from = step_to;
                 }
                 for e in &entries {
                     if !matches!(e.origin, Origin::Watch | Origin::Poll) {
