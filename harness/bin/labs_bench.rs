@@ -1050,3 +1050,118 @@ async fn scale_to(lab: &k8s_labs::lab::Lab, home: &Path, n: u32) -> anyhow::Resu
         "cluster_processes": procs,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        format!("2026-11-28T09:{s}Z").parse().unwrap()
+    }
+
+    fn span(from: &str, to: &str) -> Span {
+        Span {
+            from: t(from),
+            to: t(to),
+        }
+    }
+
+    #[test]
+    fn explained_time_is_the_union_of_overlapping_spans_within_the_run() {
+        let spans = [
+            span("00:00", "00:10"),
+            span("00:05", "00:20"),
+            span("00:30", "00:40"),
+            span("00:55", "01:30"),
+        ];
+        // [0, 20] ∪ [30, 40] ∪ [55, 60] within a run of 0–60 s.
+        assert!((union_secs(&spans, span("00:00", "01:00")) - 35.0).abs() < 1e-9);
+        assert_eq!(merged(&spans).len(), 3);
+    }
+
+    #[test]
+    fn stats_are_nearest_rank_medians_and_p99s() {
+        let v: Vec<f64> = (1..=200).map(f64::from).collect();
+        let s = stats(v);
+        assert_eq!(s["n"], 200);
+        assert_eq!(s["median_ms"], 100.0);
+        assert_eq!(s["p99_ms"], 198.0);
+        assert_eq!(s["max_ms"], 200.0);
+        assert_eq!(stats(vec![]), json!({ "n": 0 }));
+    }
+
+    #[test]
+    fn timeline_entries_name_the_audit_log_s_objects() {
+        let entry = |subject: Subject, change: Change| Entry {
+            seq: 1,
+            observed: t("00:00"),
+            server: None,
+            origin: Origin::Watch,
+            resource_version: Some("5".into()),
+            subject,
+            change,
+        };
+        let node = || Subject::Node { name: "m02".into() };
+        assert_eq!(
+            audit_object(&entry(node(), Change::LeaseRenewed)).as_deref(),
+            Some("leases.coordination.k8s.io/kube-node-lease/m02")
+        );
+        assert_eq!(
+            audit_object(&entry(node(), Change::NodeAdded)).as_deref(),
+            Some("nodes/m02")
+        );
+        let pod = Subject::Pod {
+            namespace: "default".into(),
+            name: "web".into(),
+        };
+        assert_eq!(
+            audit_object(&entry(pod, Change::PodDeleted)).as_deref(),
+            Some("pods/default/web")
+        );
+        assert_eq!(
+            audit_object(&entry(Subject::Harness, Change::NodeAdded)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_audit_index_keys_labsim_s_changes_by_object_and_resource_version() {
+        let dir = std::env::temp_dir().join(format!("labs-bench-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // The shape `labsim audit -o json` (and LABSIM_EVENT_LOG_KEEP) writes.
+        let log = json!({"changes": [{"object": "pods/default/web", "group": "", "resource": "pods",
+            "namespace": "default", "name": "web", "changes": [
+                {"time": "2026-11-28T09:12:40.380828Z", "received": "2026-11-28T09:12:40.332813Z",
+                 "verb": "create", "resourceVersion": "301", "deleted": false, "user": "u", "code": 201, "auditId": "a"},
+                {"time": "2026-11-28T09:12:40.478160Z", "received": "2026-11-28T09:12:40.421079Z",
+                 "verb": "create", "subresource": "binding", "deleted": false, "user": "s", "code": 201, "auditId": "b"}]}],
+            "faults": []});
+        std::fs::write(dir.join("p-1.json"), log.to_string()).unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a log").unwrap();
+        let (index, files) = audit_index(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(files, 1);
+        assert_eq!(
+            index.len(),
+            1,
+            "the binding has no resourceVersion: {index:?}"
+        );
+        assert_eq!(
+            index[&("pods/default/web".to_string(), "301".to_string())],
+            [t("12:40.380828")]
+        );
+    }
+
+    #[test]
+    fn chapters_come_from_tags_and_ratios_have_three_decimals() {
+        assert_eq!(chapter_of(&["@chapter-7".into()]), Some(7));
+        assert_eq!(chapter_of(&["chapter-3".into(), "slow".into()]), Some(3));
+        assert_eq!(chapter_of(&["k8s(>=1.30)".into()]), None);
+        assert_eq!(ratio(2.0, 3.0), json!(0.667));
+        assert_eq!(ratio(1.0, 0.0), Value::Null);
+        assert_eq!(
+            kb_field("VmHWM:\t   50176 kB\nVmRSS: 1 kB", "VmHWM"),
+            Some(50176)
+        );
+    }
+}
