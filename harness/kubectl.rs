@@ -435,30 +435,33 @@ pub async fn expect_described_events(
         format!("`{command}` to show events {reasons:?}"),
         EVENT_BUDGET,
     )
-    .poll(|| async {
-        let (code, output) = run(lab, place, &command).await.map_err(|e| e.to_string())?;
-        let events = output
-            .split_once("\nEvents:")
-            .map_or("", |(_, e)| e)
-            .to_string();
-        let missing: Vec<&str> = reasons
-            .iter()
-            .filter(|(reason, message)| {
-                !events.lines().any(|l| {
-                    l.split_whitespace().nth(1) == Some(reason)
-                        && message.is_none_or(|m| l.contains(m))
+    .poll_waking(
+        || async {
+            let (code, output) = run(lab, place, &command).await.map_err(|e| e.to_string())?;
+            let events = output
+                .split_once("\nEvents:")
+                .map_or("", |(_, e)| e)
+                .to_string();
+            let missing: Vec<&str> = reasons
+                .iter()
+                .filter(|(reason, message)| {
+                    !events.lines().any(|l| {
+                        l.split_whitespace().nth(1) == Some(reason)
+                            && message.is_none_or(|m| l.contains(m))
+                    })
                 })
+                .map(|(r, _)| *r)
+                .collect();
+            Ok::<_, String>(if code == 0 && missing.is_empty() {
+                Probe::Holds(())
+            } else {
+                Probe::Fails(format!(
+                    "exit {code}, missing {missing:?} in Events:{events}"
+                ))
             })
-            .map(|(r, _)| *r)
-            .collect();
-        Ok::<_, String>(if code == 0 && missing.is_empty() {
-            Probe::Holds(())
-        } else {
-            Probe::Fails(format!(
-                "exit {code}, missing {missing:?} in Events:{events}"
-            ))
-        })
-    })
+        },
+        || lab.timeline().changed(),
+    )
     .await
     .map_err(kube::KubeError::from)?;
     Ok(())

@@ -227,24 +227,27 @@ pub async fn expect_restarted_once(lab: &Lab) -> Result<(), CourseError> {
         ),
         budget,
     )
-    .poll(|| async {
-        Ok::<_, String>(match kube::pod(&client, "default", &pod).await {
-            Ok(p) => {
-                let count = kube::restart_count(&p, "app");
-                if count == before + 1 && kube::running_and_ready(&p) {
-                    Probe::Holds(())
-                } else if count > before + 1 {
-                    return Err(format!(
-                        "restartCount jumped to {count}: {}",
-                        kube::describe_pod(&p)
-                    ));
-                } else {
-                    Probe::Fails(format!("restartCount {count}, {}", kube::describe_pod(&p)))
+    .poll_waking(
+        || async {
+            Ok::<_, String>(match kube::pod(&client, "default", &pod).await {
+                Ok(p) => {
+                    let count = kube::restart_count(&p, "app");
+                    if count == before + 1 && kube::running_and_ready(&p) {
+                        Probe::Holds(())
+                    } else if count > before + 1 {
+                        return Err(format!(
+                            "restartCount jumped to {count}: {}",
+                            kube::describe_pod(&p)
+                        ));
+                    } else {
+                        Probe::Fails(format!("restartCount {count}, {}", kube::describe_pod(&p)))
+                    }
                 }
-            }
-            Err(e) => Probe::Fails(e.to_string()),
-        })
-    })
+                Err(e) => Probe::Fails(e.to_string()),
+            })
+        },
+        || lab.timeline().changed(),
+    )
     .await
     .map_err(kube::KubeError::from)?;
     Ok(())
@@ -268,19 +271,22 @@ pub async fn expect_events(lab: &Lab, reasons: &[String]) -> Result<(), CourseEr
         format!("events {reasons:?} on {pod}"),
         std::time::Duration::from_secs(30),
     )
-    .poll(|| async {
-        let seen = kube::reasons_since(
-            &kube::events_for(&client, "default", "Pod", &pod)
-                .await
-                .map_err(|e| e.to_string())?,
-            since,
-        );
-        Ok::<_, String>(if reasons.iter().all(|r| seen.contains(r)) {
-            Probe::Holds(())
-        } else {
-            Probe::Fails(format!("seen {seen:?}"))
-        })
-    })
+    .poll_waking(
+        || async {
+            let seen = kube::reasons_since(
+                &kube::events_for(&client, "default", "Pod", &pod)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                since,
+            );
+            Ok::<_, String>(if reasons.iter().all(|r| seen.contains(r)) {
+                Probe::Holds(())
+            } else {
+                Probe::Fails(format!("seen {seen:?}"))
+            })
+        },
+        || lab.timeline().changed(),
+    )
     .await
     .map_err(kube::KubeError::from)?;
     Ok(())
