@@ -354,4 +354,35 @@ fn each_fault_shows_through_kubectl_and_the_cluster_recovers() {
             .any(|ch| ch.user == "system:kube-controller-manager" && ch.subresource == "status"),
         "{node:?}"
     );
+
+    // `minikube delete` with LABSIM_EVENT_LOG_KEEP writes the log (`labsim audit -o json`'s form)
+    // before the profile's files go.
+    let kept = c.lab.dir.join("kept");
+    let o = c.lab.minikube_env(
+        &["delete", "-p", "flt"],
+        &[("LABSIM_EVENT_LOG_KEEP", kept.to_str().unwrap())],
+    );
+    assert_eq!(o.code, 0, "{}", o.transcript());
+    assert!(!c.lab.profile_dir("flt").exists());
+    let files: Vec<_> = std::fs::read_dir(&kept)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("flt-") && name.ends_with(".json"),
+        "{name}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    let objects = json["changes"].as_array().unwrap();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["object"] == "deployments.apps/default/hello-world"),
+        "{name}"
+    );
+    assert_eq!(json["faults"].as_array().unwrap().len(), log.faults.len());
 }
