@@ -11,7 +11,11 @@
 //!   (docs/labsim.md, "Addresses"); curl runs through the runner.
 //!
 //! Either way the call is recorded in the scenario's transcript.
+//!
+//! A [`Prober`] repeats one curl from the jumpbox at a fixed interval in the background (the
+//! reader's "does the app still answer?" while nodes go down), keeping every answer with its time.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use testcontainers::core::ExecCommand;
@@ -279,6 +283,118 @@ impl Jumpbox {
                 .rm()
                 .await
                 .map_err(|e| JumpboxError::Exec(e.to_string())),
+        }
+    }
+}
+
+/// One curl of a [`Prober`]: when it started and what it got (`Err`: curl could not be run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Look {
+    /// When the curl started.
+    pub at: jiff::Timestamp,
+    /// What curl got.
+    pub reply: Result<HttpReply, String>,
+}
+
+/// The course's `curl <target>` from the jumpbox, repeated every `interval` in the background
+/// until stopped or dropped (dropping stops it after the curl under way, if any). Each curl is in the scenario's transcript.
+pub struct Prober {
+    target: String,
+    interval: Duration,
+    looks: Arc<Mutex<Vec<Look>>>,
+    halt: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Prober {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prober")
+            .field("target", &self.target)
+            .field("interval", &self.interval)
+            .field("looks", &self.looks().len())
+            .finish()
+    }
+}
+
+impl Prober {
+    /// Starts curling `target` from `jumpbox` now and then every `interval` (a curl that takes
+    /// longer delays the next one; none overlap). Must be called inside a tokio runtime.
+    #[must_use]
+    pub fn start(jumpbox: Arc<Jumpbox>, target: &str, interval: Duration) -> Self {
+        let looks = Arc::new(Mutex::new(Vec::new()));
+        let (record, url) = (looks.clone(), target.to_string());
+        let (halt, mut halted) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = &mut halted => break,
+                }
+                let at = jiff::Timestamp::now();
+                // The container's curl future holds testcontainers' exec streams, which are not
+                // `Sync`, so it cannot be spawned: it is driven on a blocking thread instead.
+                let (jumpbox, url) = (jumpbox.clone(), url.clone());
+                let reply = tokio::task::spawn_blocking(move || {
+                    tokio::runtime::Handle::current().block_on(jumpbox.curl(&url))
+                })
+                .await
+                .map_err(|e| format!("the curl task failed: {e}"))
+                .and_then(|r| r.map_err(|e| e.to_string()));
+                record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(Look { at, reply });
+            }
+        });
+        Self {
+            target: target.to_string(),
+            interval,
+            looks,
+            halt: Some(halt),
+            task: Some(task),
+        }
+    }
+
+    /// What it curls.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// How often.
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Every curl so far, oldest first.
+    #[must_use]
+    pub fn looks(&self) -> Vec<Look> {
+        self.looks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stops curling (a curl under way finishes first, within curl's `--max-time`) and returns
+    /// every curl made; the jumpbox it held is released.
+    pub async fn stop(mut self) -> Vec<Look> {
+        if let Some(halt) = self.halt.take() {
+            let _ = halt.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.looks()
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
         }
     }
 }
