@@ -122,6 +122,9 @@ const TIMELINE_BACKOFF: Backoff = Backoff {
 /// Extra time a timing wait gives the watch to deliver a transition that happened at the deadline.
 const OBSERVATION_SLACK: Duration = Duration::from_secs(2);
 
+/// How long the timeline recorder may take to list what exists when the cluster is attached.
+const RECORDER_SYNC: Duration = Duration::from_secs(60);
+
 /// The cluster API of a scenario: its client and the recorder feeding the timeline.
 struct ClusterApi {
     client: kube::Client,
@@ -644,8 +647,11 @@ impl Lab {
     /// The kubeconfig's credentials are registered with the redactor first. Calling it again
     /// (a new kubeconfig after a restart) replaces the client and recorder; the timeline goes on.
     ///
+    /// Returns once the recorder has recorded what exists (its first lists).
+    ///
     /// # Errors
-    /// [`LabError::Kubeconfig`] when the file cannot be read or used.
+    /// [`LabError::Kubeconfig`] when the file cannot be read or used, or the API server does not
+    /// list the watched objects within a minute.
     pub async fn attach_cluster(&mut self, kubeconfig: &Path) -> Result<(), LabError> {
         let redactor = self.minikube.runner().transcript().redactor().clone();
         let fail = |detail: String| LabError::Kubeconfig {
@@ -663,6 +669,12 @@ impl Lab {
         .map_err(|e| fail(e.to_string()))?;
         let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
         let recorder = Recorder::start(&client, &self.timeline);
+        // Marks set from now on come after the objects that already exist.
+        if !recorder.synced(RECORDER_SYNC).await {
+            return Err(fail(format!(
+                "the API server did not list nodes, pods, events and node leases within {RECORDER_SYNC:?}"
+            )));
+        }
         self.cluster = Some(ClusterApi {
             client,
             kubeconfig: kubeconfig.to_path_buf(),

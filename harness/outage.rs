@@ -66,6 +66,14 @@ pub const LEASE_DURATION: Duration = Duration::from_secs(40);
 /// The DefaultTolerationSeconds admission plugin's default for both tolerations.
 pub const TOLERATION: Duration = Duration::from_secs(300);
 
+/// One over kube-controller-manager's `--node-eviction-rate` default (0.1 nodes per second in a
+/// healthy zone): the node lifecycle controller's NoExecute tainter takes one token per node from
+/// a per-zone token bucket of that rate and burst 1 (`node_lifecycle_controller.go`,
+/// `zoneNoExecuteTainter`, `flowcontrol.NewTokenBucketRateLimiter(nc.evictionLimiterQPS,
+/// scheduler.EvictionRateLimiterBurst)`), so a second node of the zone is tainted up to 10 s
+/// after the first.
+pub const EVICTION_RATE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The namespace and name prefix of the course's hello-world pods.
 const HELLO_NAMESPACE: &str = "default";
 const HELLO_PREFIX: &str = "hello-world-";
@@ -184,6 +192,8 @@ pub struct NodeTimings {
     pub unreachable_toleration: Duration,
     /// `--default-not-ready-toleration-seconds`.
     pub not_ready_toleration: Duration,
+    /// One over `--node-eviction-rate`: the NoExecute tainter's pace within a zone.
+    pub eviction_interval: Duration,
 }
 
 impl NodeTimings {
@@ -201,6 +211,7 @@ impl NodeTimings {
             lease_duration: t.node_lease_duration.unwrap_or(LEASE_DURATION),
             unreachable_toleration: t.default_unreachable_toleration.unwrap_or(TOLERATION),
             not_ready_toleration: t.default_not_ready_toleration.unwrap_or(TOLERATION),
+            eviction_interval: EVICTION_RATE_INTERVAL,
         }
     }
 
@@ -255,6 +266,25 @@ impl NodeTimings {
                 .saturating_sub(stop_took),
             self.grace + self.monitor_period,
             self.source(),
+        )
+    }
+
+    /// When the `unreachable:NoExecute` taint comes after a node's NotReady: the next monitor pass
+    /// (`processTaintBaseEviction` acts on the condition observed before the pass), later by up to
+    /// one eviction-rate interval for each of `queued` other nodes of the zone that were not
+    /// Ready then (each may take the zone's token first).
+    #[must_use]
+    pub fn no_execute_after_not_ready(&self, queued: u32) -> DurationExpectation {
+        window(
+            self.monitor_period,
+            self.monitor_period + self.eviction_interval * queued,
+            Source::Configured {
+                setting: format!(
+                    "{}, node-eviction-rate={}/s (default) with {queued} other node(s) not Ready",
+                    self.setting(),
+                    1.0 / self.eviction_interval.as_secs_f64()
+                ),
+            },
         )
     }
 
@@ -937,11 +967,21 @@ pub async fn expect_not_ready(lab: &mut Lab, node: &str) -> Result<Duration, Out
             },
         ),
     )?;
+    // Other nodes not Ready when this one turned NotReady share the zone's NoExecute tainter
+    // (labsim and minikube nodes carry no zone label: one zone).
+    let queued = lab
+        .timeline()
+        .snapshot_at(ready.observed)
+        .nodes
+        .iter()
+        .filter(|(name, n)| **name != node && n.ready.as_deref() != Some("True"))
+        .count();
+    let expected = timings.no_execute_after_not_ready(u32::try_from(queued).unwrap_or(u32::MAX));
     let no_execute = next_entry(
         lab,
         &mark,
         &Query::node_tainted(&node, key, "NoExecute"),
-        timings.monitor_period + SLACK * 2,
+        bounds(&expected).1 + SLACK,
     )
     .await?;
     record_between(
@@ -949,11 +989,7 @@ pub async fn expect_not_ready(lab: &mut Lab, node: &str) -> Result<Duration, Out
         &format!("NoExecute taint after NotReady ({node})"),
         &ready,
         &no_execute,
-        window(
-            timings.monitor_period,
-            timings.monitor_period,
-            timings.source(),
-        ),
+        expected,
     )?;
     Ok(measured)
 }
@@ -1077,6 +1113,34 @@ pub fn expect_curls_answered(lab: &mut Lab, node: &str, since: &Since) -> Result
             found: why,
         }),
     }
+}
+
+/// The app keeps answering through `node` for the configured node monitor grace period: waits
+/// that long while the prober of `node` curls (started with [`start_curling`]), then checks every
+/// curl it made so far ([`expect_curls_answered`] from its start).
+///
+/// # Errors
+/// As [`expect_curls_answered`]; [`OutageError::Missing`] without a prober.
+pub async fn expect_answering_for_grace_period(
+    lab: &mut Lab,
+    node: &str,
+) -> Result<(), OutageError> {
+    let name = lab.expand(node);
+    if lab.prober(&name).is_none() {
+        return Err(OutageError::Missing {
+            name: format!("curls of {name}"),
+            hint: format!(
+                "start them with `the reader curls \"{name}\" from the jumpbox every N seconds`"
+            ),
+        });
+    }
+    let period = NodeTimings::of(lab).grace;
+    lab.mark(format!(
+        "watching the answers through {name} for {}",
+        human(period)
+    ));
+    tokio::time::sleep(period).await;
+    expect_curls_answered(lab, node, &Since::Start)
 }
 
 /// `pod` stays Running on its node (not Terminating, not deleted) from the stop of `node` until
@@ -1830,7 +1894,8 @@ pub async fn expect_controller_manager_crash_loops(
 /// Running and ready, and a new instance (an identity other than the one holding the Lease at the
 /// change) holds and renews the `kube-system/kube-controller-manager` Lease — the node lifecycle
 /// controller works again. When the manifest still has `--pod-eviction-timeout`, records that it
-/// runs with it ([`POD_EVICTION_TIMEOUT_FATE`]).
+/// runs with it ([`POD_EVICTION_TIMEOUT_FATE`]). The hello-world pods stay as they were before the
+/// edit until 10 s after the new leader took over (a new instance must not act on empty caches).
 ///
 /// # Errors
 /// [`LabError::Wait`] naming the last state.
@@ -1879,6 +1944,27 @@ pub async fn expect_controller_manager_leads(lab: &mut Lab, node: &str) -> Resul
     {
         lab.record(POD_EVICTION_TIMEOUT_FATE, format!("running with {flag}"));
     }
+    // The new instance's controllers start from full caches (client-go
+    // `cache.WaitForNamedCacheSync` in every controller's Run): the hello-world pods that ran
+    // before the first edit stay as they are while it takes over, and for 2 × SLACK after.
+    let edited = "controller manager manifest edited";
+    let since = lab.marked(edited).ok_or_else(|| OutageError::Missing {
+        name: edited.into(),
+        hint: "edit the manifest first".into(),
+    })?;
+    let placement: BTreeMap<String, String> = lab
+        .timeline()
+        .snapshot_at(since)
+        .live_pods(HELLO_NAMESPACE, HELLO_PREFIX)
+        .map(|(name, p)| (name.to_string(), p.node.clone().unwrap_or_default()))
+        .collect();
+    let period = crate::timeline::duration_between(since, Timestamp::now()) + SLACK * 2;
+    lab.expect_stays(
+        edited,
+        &StateQuery::pods_stay_put(HELLO_NAMESPACE, HELLO_PREFIX, placement),
+        period,
+    )
+    .await?;
     Ok(())
 }
 
@@ -1937,6 +2023,24 @@ mod tests {
         // 1.31: 40 s.
         let e = NodeTimings::new(None, version(31)).not_ready_after_stop(Duration::ZERO);
         assert_eq!(bounds(&e), (secs(25), secs(50)));
+    }
+
+    #[test]
+    fn the_no_execute_taint_waits_for_the_zone_s_token() {
+        let t = NodeTimings::new(None, version(33));
+        // Alone: the next monitor pass, 5 s ± slack.
+        assert_eq!(
+            bounds(&t.no_execute_after_not_ready(0)),
+            (secs(0), secs(10))
+        );
+        // A second node of the zone waits up to one more eviction-rate interval (0.1 nodes/s).
+        let e = t.no_execute_after_not_ready(1);
+        assert_eq!(bounds(&e), (secs(0), secs(20)));
+        assert!(e.holds_for(Duration::from_millis(10_100)));
+        assert!(
+            !t.no_execute_after_not_ready(0)
+                .holds_for(Duration::from_millis(10_100))
+        );
     }
 
     #[test]

@@ -1512,6 +1512,8 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Recorder {
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// How many watchers have recorded their first full list.
+    synced: tokio::sync::watch::Receiver<usize>,
 }
 
 impl Drop for Recorder {
@@ -1527,25 +1529,42 @@ impl Recorder {
     /// recording into `timeline`. Must be called inside a tokio runtime.
     #[must_use]
     pub fn start(client: &kube::Client, timeline: &Timeline) -> Self {
+        let (count, synced) = tokio::sync::watch::channel(0usize);
         let tasks = vec![
             tokio::spawn(watch_loop::<Node>(
                 Api::all(client.clone()),
                 timeline.clone(),
+                count.clone(),
             )),
             tokio::spawn(watch_loop::<Pod>(
                 Api::all(client.clone()),
                 timeline.clone(),
+                count.clone(),
             )),
             tokio::spawn(watch_loop::<KubeEvent>(
                 Api::all(client.clone()),
                 timeline.clone(),
+                count.clone(),
             )),
             tokio::spawn(watch_loop::<Lease>(
                 Api::namespaced(client.clone(), "kube-node-lease"),
                 timeline.clone(),
+                count,
             )),
         ];
-        Self { tasks }
+        Self { tasks, synced }
+    }
+
+    /// Waits up to `budget` until every watcher has recorded its first list (the objects that
+    /// existed when it started, origin `initial`): marks set afterwards come after them. Returns
+    /// whether they all did.
+    pub async fn synced(&self, budget: Duration) -> bool {
+        let all = self.tasks.len();
+        let mut synced = self.synced.clone();
+        matches!(
+            tokio::time::timeout(budget, synced.wait_for(|n| *n >= all)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Stops the watchers.
@@ -1561,7 +1580,12 @@ fn watch_subject<K: Watched>() -> Subject {
 }
 
 /// Lists and watches `K` until aborted; after any failure, lists again and diffs.
-async fn watch_loop<K: Watched>(api: Api<K>, timeline: Timeline) {
+async fn watch_loop<K: Watched>(
+    api: Api<K>,
+    timeline: Timeline,
+    synced: tokio::sync::watch::Sender<usize>,
+) {
+    let mut first_list = true;
     let mut lost: Option<Timestamp> = None;
     let mut delay = RETRY_FIRST;
     loop {
@@ -1584,6 +1608,9 @@ async fn watch_loop<K: Watched>(api: Api<K>, timeline: Timeline) {
                         );
                     }
                     relist(&timeline, std::mem::take(&mut listed));
+                    if std::mem::take(&mut first_list) {
+                        synced.send_modify(|n| *n += 1);
+                    }
                     delay = RETRY_FIRST;
                 }
                 Ok(Some(watcher::Event::Apply(obj))) => observe(&timeline, &obj, Origin::Watch),
