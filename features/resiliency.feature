@@ -17,6 +17,17 @@ Feature: Testing resiliency
     When the operator restores kube-controller-manager's manifest on "<profile>"
     Then kube-controller-manager on "<profile>" runs and leads again
 
+  @slow @claim @k8s(<1.27)
+  Scenario: kube-controller-manager takes --pod-eviction-timeout, and pods are evicted on their toleration all the same
+    Given a cluster where the reader has completed "hello-world deployed"
+    When the operator adds "--pod-eviction-timeout=30s" to kube-controller-manager's manifest on "<profile>"
+    Then kube-controller-manager on "<profile>" runs and leads again
+    Given the reader picks the worker to stop: "<profile>-m03" if it runs a hello-world pod
+    When the reader stops "<stopped worker>" with "minikube node stop"
+    Then "<stopped worker>" becomes NotReady within the node monitor grace period
+    And "<stopped worker's pod>" is evicted after its toleration and replaced on "<other worker>"
+    And the claim "ch7.pod-eviction-timeout" is recorded
+
   @slow @claim
   Scenario: A worker goes down and its pod is evicted
     Given a cluster where the reader has completed "hello-world deployed"

@@ -431,6 +431,67 @@ mod tests {
         assert_eq!(parse_curl(-1, "", "").status, None);
     }
 
+    /// Removes the test's transcript folder, even when the test fails.
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_prober_curls_at_its_interval_until_stopped() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let dir =
+            TempDir(std::env::temp_dir().join(format!("k8s-labs-prober-{}", std::process::id())));
+        let transcript =
+            crate::transcript::Transcript::create(&dir.0, crate::redact::Redactor::new()).unwrap();
+        let runner = Runner::new(transcript, Vec::new(), Duration::from_secs(20));
+        // A podinfo-like server on loopback answering every request.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = conn.read(&mut buf).await;
+                    let body = "{\"hostname\": \"hello-world-1\"}";
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        let jumpbox = Arc::new(Jumpbox::Host { runner });
+        let prober = Prober::start(
+            jumpbox.clone(),
+            &format!("http://{addr}/"),
+            Duration::from_millis(200),
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let looks = prober.stop().await;
+        server.abort();
+        // About one curl per 200 ms (none overlap; a slow curl delays the next).
+        assert!((3..=7).contains(&looks.len()), "{looks:?}");
+        for pair in looks.windows(2) {
+            assert!(pair[0].at < pair[1].at);
+        }
+        for look in &looks {
+            let reply = look.reply.as_ref().unwrap();
+            assert_eq!((reply.curl_exit, reply.status), (0, Some(200)), "{reply:?}");
+            assert!(reply.body.contains("hello-world-1"));
+        }
+        // Stopped: the jumpbox is released and the transcript has every curl.
+        assert_eq!(Arc::strong_count(&jumpbox), 1);
+        let text = std::fs::read_to_string(dir.0.join("transcript.txt")).unwrap_or_default();
+        assert_eq!(text.matches("curl -sS").count(), looks.len(), "{text}");
+    }
+
     #[test]
     fn the_curl_command_is_bounded_and_reports_the_status() {
         assert_eq!(
