@@ -85,6 +85,7 @@ Feature: Testing resiliency
     When the reader starts "<profile>-m02" with "minikube node start"
     And the reader starts "<profile>-m03" with "minikube node start"
     Then 5 hello-world pods are Running
+    And from the jumpbox, curl of each worker answers podinfo's JSON naming a hello-world pod
     And the hello-world pods are spread over the workers in one of the ways the course lists
     And no hello-world pod moves, appears or is deleted for the node monitor grace period
     And the claims "ch7.distribution" and "ch7.no-rebalancing" are recorded
