@@ -672,6 +672,59 @@ async fn attach_api(lab: &mut Lab) -> Result<(), CourseError> {
     Ok(())
 }
 
+/// After the control-plane node restarted, makes the reader's kubeconfig and the harness's own
+/// API client reach the API server again, as the course says ("minikube may assign a different
+/// forwarding port to this container, and you might need to fix your kubeconfig file"). Where
+/// only Docker's published ports reach the nodes (Docker Desktop), the kubeconfig is exported
+/// again when the port moved and the harness's client is attached anew; where node IPs are routed
+/// (Docker Engine on Linux, labsim) the kubeconfig names the node's IP and port 8443, which a
+/// restart keeps: that is checked against `minikube ip`. Returns what was found, in words.
+///
+/// # Errors
+/// [`CourseError::Unexpected`] when the node's IP changed (kubeadm's serving certificate names
+/// the old one, so no kubeconfig edit helps); provider, Docker and kubeconfig errors.
+pub async fn refresh_api_address(lab: &mut Lab) -> Result<String, CourseError> {
+    let primary = primary(lab)?;
+    let path = state(lab)?.files().kubeconfig();
+    let text = std::fs::read_to_string(&path).map_err(|source| {
+        CourseError::Kubeconfig(KubeconfigError::Read {
+            path: path.clone(),
+            source,
+        })
+    })?;
+    let (host, port) = kubeconfig::server(&text)?;
+    match host_network(lab).await? {
+        HostNetwork::NodeIps => {
+            let ip = lab.minikube().ip(&primary.name).await?;
+            if host == ip.to_string() && port == kubeconfig::API_PORT {
+                Ok(format!(
+                    "unchanged: the kubeconfig's https://{host}:{port} is {}'s IP and API port",
+                    primary.name
+                ))
+            } else {
+                Err(CourseError::Unexpected {
+                    what: format!("the API server address after restarting {}", primary.name),
+                    expected: format!("https://{ip}:{} (the node's IP)", kubeconfig::API_PORT),
+                    found: format!("the kubeconfig names https://{host}:{port}"),
+                })
+            }
+        }
+        HostNetwork::PublishedPorts => {
+            let now = kubeconfig::published_port(&primary.name, lab.minikube().runner()).await?;
+            if now == port {
+                return Ok(format!(
+                    "unchanged: Docker still publishes 8443 on port {now}"
+                ));
+            }
+            export_kubeconfig(lab).await?;
+            attach_api(lab).await?;
+            Ok(format!(
+                "moved: Docker publishes 8443 on port {now}, was {port}; the kubeconfig was exported again"
+            ))
+        }
+    }
+}
+
 /// How the host reaches the nodes: labsim's loopback nodes directly; real minikube as Docker
 /// says (`docker info`).
 async fn host_network(lab: &Lab) -> Result<HostNetwork, CourseError> {

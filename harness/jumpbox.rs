@@ -11,7 +11,11 @@
 //!   (docs/labsim.md, "Addresses"); curl runs through the runner.
 //!
 //! Either way the call is recorded in the scenario's transcript.
+//!
+//! A [`Prober`] repeats one curl from the jumpbox at a fixed interval in the background (the
+//! reader's "does the app still answer?" while nodes go down), keeping every answer with its time.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use testcontainers::core::ExecCommand;
@@ -283,6 +287,118 @@ impl Jumpbox {
     }
 }
 
+/// One curl of a [`Prober`]: when it started and what it got (`Err`: curl could not be run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Look {
+    /// When the curl started.
+    pub at: jiff::Timestamp,
+    /// What curl got.
+    pub reply: Result<HttpReply, String>,
+}
+
+/// The course's `curl <target>` from the jumpbox, repeated every `interval` in the background
+/// until stopped or dropped (dropping stops it after the curl under way, if any). Each curl is in the scenario's transcript.
+pub struct Prober {
+    target: String,
+    interval: Duration,
+    looks: Arc<Mutex<Vec<Look>>>,
+    halt: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Prober {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prober")
+            .field("target", &self.target)
+            .field("interval", &self.interval)
+            .field("looks", &self.looks().len())
+            .finish()
+    }
+}
+
+impl Prober {
+    /// Starts curling `target` from `jumpbox` now and then every `interval` (a curl that takes
+    /// longer delays the next one; none overlap). Must be called inside a tokio runtime.
+    #[must_use]
+    pub fn start(jumpbox: Arc<Jumpbox>, target: &str, interval: Duration) -> Self {
+        let looks = Arc::new(Mutex::new(Vec::new()));
+        let (record, url) = (looks.clone(), target.to_string());
+        let (halt, mut halted) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = &mut halted => break,
+                }
+                let at = jiff::Timestamp::now();
+                // The container's curl future holds testcontainers' exec streams, which are not
+                // `Sync`, so it cannot be spawned: it is driven on a blocking thread instead.
+                let (jumpbox, url) = (jumpbox.clone(), url.clone());
+                let reply = tokio::task::spawn_blocking(move || {
+                    tokio::runtime::Handle::current().block_on(jumpbox.curl(&url))
+                })
+                .await
+                .map_err(|e| format!("the curl task failed: {e}"))
+                .and_then(|r| r.map_err(|e| e.to_string()));
+                record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(Look { at, reply });
+            }
+        });
+        Self {
+            target: target.to_string(),
+            interval,
+            looks,
+            halt: Some(halt),
+            task: Some(task),
+        }
+    }
+
+    /// What it curls.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// How often.
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Every curl so far, oldest first.
+    #[must_use]
+    pub fn looks(&self) -> Vec<Look> {
+        self.looks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stops curling (a curl under way finishes first, within curl's `--max-time`) and returns
+    /// every curl made; the jumpbox it held is released.
+    pub async fn stop(mut self) -> Vec<Look> {
+        if let Some(halt) = self.halt.take() {
+            let _ = halt.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.looks()
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +429,67 @@ mod tests {
         assert!(r.error.starts_with("curl: (7) Failed to connect"));
         // Killed before printing anything.
         assert_eq!(parse_curl(-1, "", "").status, None);
+    }
+
+    /// Removes the test's transcript folder, even when the test fails.
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_prober_curls_at_its_interval_until_stopped() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let dir =
+            TempDir(std::env::temp_dir().join(format!("k8s-labs-prober-{}", std::process::id())));
+        let transcript =
+            crate::transcript::Transcript::create(&dir.0, crate::redact::Redactor::new()).unwrap();
+        let runner = Runner::new(transcript, Vec::new(), Duration::from_secs(20));
+        // A podinfo-like server on loopback answering every request.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = conn.read(&mut buf).await;
+                    let body = "{\"hostname\": \"hello-world-1\"}";
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        let jumpbox = Arc::new(Jumpbox::Host { runner });
+        let prober = Prober::start(
+            jumpbox.clone(),
+            &format!("http://{addr}/"),
+            Duration::from_millis(200),
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let looks = prober.stop().await;
+        server.abort();
+        // About one curl per 200 ms (none overlap; a slow curl delays the next).
+        assert!((3..=7).contains(&looks.len()), "{looks:?}");
+        for pair in looks.windows(2) {
+            assert!(pair[0].at < pair[1].at);
+        }
+        for look in &looks {
+            let reply = look.reply.as_ref().unwrap();
+            assert_eq!((reply.curl_exit, reply.status), (0, Some(200)), "{reply:?}");
+            assert!(reply.body.contains("hello-world-1"));
+        }
+        // Stopped: the jumpbox is released and the transcript has every curl.
+        assert_eq!(Arc::strong_count(&jumpbox), 1);
+        let text = std::fs::read_to_string(dir.0.join("transcript.txt")).unwrap_or_default();
+        assert_eq!(text.matches("curl -sS").count(), looks.len(), "{text}");
     }
 
     #[test]

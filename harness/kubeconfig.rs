@@ -74,6 +74,15 @@ pub enum KubeconfigError {
         /// What went wrong.
         problem: String,
     },
+    /// The exported file could not be read back.
+    #[error("cannot read the exported kubeconfig {path}: {source}; export it again")]
+    Read {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file could not be written.
     #[error("cannot write the kubeconfig to {path}: {source}")]
     Write {
@@ -182,6 +191,43 @@ pub fn rewrite_for_published_port(
     }
     let text = serde_saphyr::to_string(&doc).map_err(|e| malformed(e.to_string()))?;
     Ok((text, changed))
+}
+
+/// The API server a kubeconfig's current context uses (else its first cluster), as (host, port).
+///
+/// # Errors
+/// [`KubeconfigError::Malformed`] when the text is not a kubeconfig or names no `https://host:port`
+/// server.
+pub fn server(kubeconfig: &str) -> Result<(String, u16), KubeconfigError> {
+    let malformed = |problem: String| KubeconfigError::Malformed {
+        origin: "the host".into(),
+        problem,
+    };
+    let doc: Value = serde_saphyr::from_str(kubeconfig).map_err(|e| malformed(e.to_string()))?;
+    let clusters = doc
+        .get("clusters")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("no `clusters` list".into()))?;
+    let current = doc.get("current-context").and_then(Value::as_str);
+    let cluster_name = doc
+        .get("contexts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("name").and_then(Value::as_str) == current && current.is_some())
+        .and_then(|c| c.pointer("/context/cluster"))
+        .and_then(Value::as_str);
+    let entry = clusters
+        .iter()
+        .find(|c| cluster_name.is_some() && c.get("name").and_then(Value::as_str) == cluster_name)
+        .or_else(|| clusters.first())
+        .ok_or_else(|| malformed("an empty `clusters` list".into()))?;
+    let server = entry
+        .pointer("/cluster/server")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("a cluster without `server`".into()))?;
+    split_server(server)
+        .ok_or_else(|| malformed(format!("server {server:?} is not https://host:port")))
 }
 
 /// `https://host:port[/path]` → (host, port); IPv6 hosts keep no brackets.
@@ -388,6 +434,26 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("the kubeconfig from the control plane is not valid YAML"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_server_in_use_is_the_current_context_s() {
+        assert_eq!(
+            server(ADMIN_CONF).unwrap(),
+            ("192.168.49.2".to_string(), 8443)
+        );
+        let (rewritten, _) = rewrite_for_published_port(ADMIN_CONF, 53486).unwrap();
+        assert_eq!(
+            server(&rewritten).unwrap(),
+            ("127.0.0.1".to_string(), 53486)
+        );
+        let two = "clusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: a\n- cluster:\n    server: https://[fd00::2]:8443\n  name: b\ncontexts:\n- context:\n    cluster: b\n  name: ctx\ncurrent-context: ctx\n";
+        assert_eq!(server(two).unwrap(), ("fd00::2".to_string(), 8443));
+        let err = server("clusters:\n- cluster:\n    server: http://x\n").unwrap_err();
+        assert!(
+            err.to_string().contains("is not https://host:port"),
             "{err}"
         );
     }

@@ -12,7 +12,7 @@ use regex::Regex;
 
 use crate::claims::{Claim, DurationExpectation, Measurement, Verdict};
 use crate::course::{CourseState, KeptCluster};
-use crate::jumpbox::{HttpReply, Jumpbox, JumpboxError};
+use crate::jumpbox::{HttpReply, Jumpbox, JumpboxError, Prober};
 use crate::provider::{Minikube, NodeInfo, ProviderError, ScriptOutput};
 use crate::report::{LabRecord, LastCommand};
 use crate::run::ProfileLease;
@@ -122,6 +122,9 @@ const TIMELINE_BACKOFF: Backoff = Backoff {
 /// Extra time a timing wait gives the watch to deliver a transition that happened at the deadline.
 const OBSERVATION_SLACK: Duration = Duration::from_secs(2);
 
+/// How long the timeline recorder may take to list what exists when the cluster is attached.
+const RECORDER_SYNC: Duration = Duration::from_secs(60);
+
 /// The cluster API of a scenario: its client and the recorder feeding the timeline.
 struct ClusterApi {
     client: kube::Client,
@@ -201,7 +204,8 @@ pub struct Lab {
     live: LiveProfiles,
     outcomes: BTreeMap<String, String>,
     marks: BTreeMap<String, jiff::Timestamp>,
-    jumpbox: Option<Jumpbox>,
+    jumpbox: Option<Arc<Jumpbox>>,
+    probers: BTreeMap<String, Prober>,
     timeline: Timeline,
     cluster: Option<ClusterApi>,
     measurements: Vec<Measurement>,
@@ -232,6 +236,7 @@ impl fmt::Debug for Lab {
             .field("outcomes", &self.outcomes)
             .field("marks", &self.marks)
             .field("jumpbox", &self.jumpbox)
+            .field("probers", &self.probers)
             .field("processes", &self.processes.keys().collect::<Vec<_>>())
             .field(
                 "course",
@@ -300,6 +305,7 @@ impl Lab {
             outcomes: BTreeMap::new(),
             marks: BTreeMap::new(),
             jumpbox: None,
+            probers: BTreeMap::new(),
             timeline,
             cluster: None,
             measurements: Vec::new(),
@@ -345,10 +351,17 @@ impl Lab {
         &self.minikube
     }
 
-    /// Replaces `<profile>` in a feature's text with the scenario's profile.
+    /// Replaces `<profile>` in a feature's text with the scenario's profile, and `<NAME>` with
+    /// the named outcome `NAME` when the scenario recorded one (`<stopped worker>`).
     #[must_use]
     pub fn expand(&self, text: &str) -> String {
-        text.replace("<profile>", self.profile())
+        let mut text = text.replace("<profile>", self.profile());
+        if text.contains('<') {
+            for (name, value) in &self.outcomes {
+                text = text.replace(&format!("<{name}>"), value);
+            }
+        }
+        text
     }
 
     /// Records a named outcome (shown in `Debug` and failure output).
@@ -634,8 +647,11 @@ impl Lab {
     /// The kubeconfig's credentials are registered with the redactor first. Calling it again
     /// (a new kubeconfig after a restart) replaces the client and recorder; the timeline goes on.
     ///
+    /// Returns once the recorder has recorded what exists (its first lists).
+    ///
     /// # Errors
-    /// [`LabError::Kubeconfig`] when the file cannot be read or used.
+    /// [`LabError::Kubeconfig`] when the file cannot be read or used, or the API server does not
+    /// list the watched objects within a minute.
     pub async fn attach_cluster(&mut self, kubeconfig: &Path) -> Result<(), LabError> {
         let redactor = self.minikube.runner().transcript().redactor().clone();
         let fail = |detail: String| LabError::Kubeconfig {
@@ -653,6 +669,12 @@ impl Lab {
         .map_err(|e| fail(e.to_string()))?;
         let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
         let recorder = Recorder::start(&client, &self.timeline);
+        // Marks set from now on come after the objects that already exist.
+        if !recorder.synced(RECORDER_SYNC).await {
+            return Err(fail(format!(
+                "the API server did not list nodes, pods, events and node leases within {RECORDER_SYNC:?}"
+            )));
+        }
         self.cluster = Some(ClusterApi {
             client,
             kubeconfig: kubeconfig.to_path_buf(),
@@ -902,6 +924,11 @@ impl Lab {
     /// [`LabError::Jumpbox`] when the jumpbox cannot start or curl cannot run; curl's own
     /// failures are in the reply.
     pub async fn curl_from_jumpbox(&mut self, target: &str) -> Result<HttpReply, LabError> {
+        Ok(self.jumpbox().await?.curl(target).await?)
+    }
+
+    /// The jumpbox, started on first use.
+    async fn jumpbox(&mut self) -> Result<Arc<Jumpbox>, LabError> {
         if self.jumpbox.is_none() {
             let jumpbox = Jumpbox::for_provider(
                 self.settings.provider,
@@ -909,10 +936,34 @@ impl Lab {
                 self.minikube.runner().clone(),
             )
             .await?;
-            self.jumpbox = Some(jumpbox);
+            self.jumpbox = Some(Arc::new(jumpbox));
         }
-        let jumpbox = self.jumpbox.as_ref().expect("started above");
-        Ok(jumpbox.curl(target).await?)
+        Ok(self.jumpbox.clone().expect("started above"))
+    }
+
+    /// Starts curling `target` from the jumpbox every `interval` in the background, kept under
+    /// `name` until the scenario ends; one already kept under that name is stopped first.
+    ///
+    /// # Errors
+    /// [`LabError::Jumpbox`] when the jumpbox cannot start.
+    pub async fn start_prober(
+        &mut self,
+        name: impl Into<String>,
+        target: &str,
+        interval: Duration,
+    ) -> Result<(), LabError> {
+        let jumpbox = self.jumpbox().await?;
+        let prober = Prober::start(jumpbox, target, interval);
+        if let Some(old) = self.probers.insert(name.into(), prober) {
+            old.stop().await;
+        }
+        Ok(())
+    }
+
+    /// The prober kept under `name`.
+    #[must_use]
+    pub fn prober(&self, name: &str) -> Option<&Prober> {
+        self.probers.get(name)
     }
 
     fn known_nodes(&self) -> Result<&[NodeInfo], LabError> {
@@ -959,8 +1010,14 @@ impl Lab {
         // The jumpbox sits on the profile's Docker network: remove it first, or `minikube delete`
         // cannot remove the network (Docker refuses while a container is attached). A kept
         // cluster gets a new jumpbox in the next scenario.
+        for (_, prober) in std::mem::take(&mut self.probers) {
+            prober.stop().await;
+        }
         if let Some(jumpbox) = self.jumpbox.take() {
-            jumpbox.stop().await?;
+            // The probers held the only other references, and they are stopped.
+            if let Ok(jumpbox) = Arc::try_unwrap(jumpbox) {
+                jumpbox.stop().await?;
+            }
         }
         if !failed && let Some(state) = self.course.take_if(|c| c.spoiled().is_none()) {
             let kept = KeptCluster {

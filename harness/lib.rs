@@ -17,6 +17,8 @@
 //!   [`gates`]: `@k8s(...)` version gates on scenarios.
 //! - [`lab`]: a scenario's world.
 //! - [`course`]: the course's cluster in stages (chapters 2–3), kept between scenarios.
+//! - [`outage`]: chapter 7, nodes stopped and started: timing expectations from the configured
+//!   values, the app's answers through the outage, and the course's claims.
 //! - [`node_shell`]: node-side commands' output parsed by header (kubeadm, crictl, ctr, journal,
 //!   kubectl tables); [`etcd`]: the course's etcdctl alias and etcdctl's formats;
 //!   [`apiserver`]: `kubectl proxy` and the API paths of chapter 5; [`kube`]: typed checks
@@ -45,6 +47,7 @@ pub mod lab;
 pub mod labsim;
 pub mod minikube_cli;
 pub mod node_shell;
+pub mod outage;
 pub mod preflight;
 pub mod progress;
 pub mod provider;

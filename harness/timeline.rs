@@ -1596,6 +1596,8 @@ impl RecorderMode {
 #[derive(Debug)]
 pub struct Recorder {
     tasks: Vec<Task>,
+    /// How many watchers have recorded their first full list.
+    synced: tokio::sync::watch::Receiver<usize>,
 }
 
 type Task = tokio::task::JoinHandle<()>;
@@ -1620,25 +1622,47 @@ impl Recorder {
     /// [`Recorder::start`] in a chosen mode.
     #[must_use]
     pub fn start_with(client: &kube::Client, timeline: &Timeline, mode: RecorderMode) -> Self {
-        fn spawn<K: Watched>(api: Api<K>, timeline: &Timeline, mode: RecorderMode) -> Task {
+        type Synced = tokio::sync::watch::Sender<usize>;
+        fn spawn<K: Watched>(
+            api: Api<K>,
+            timeline: &Timeline,
+            mode: RecorderMode,
+            synced: &Synced,
+        ) -> Task {
             match mode {
-                RecorderMode::Watch => tokio::spawn(watch_loop::<K>(api, timeline.clone())),
+                RecorderMode::Watch => {
+                    tokio::spawn(watch_loop::<K>(api, timeline.clone(), synced.clone()))
+                }
                 RecorderMode::Poll(every) => {
-                    tokio::spawn(poll_loop::<K>(api, timeline.clone(), every))
+                    tokio::spawn(poll_loop::<K>(api, timeline.clone(), every, synced.clone()))
                 }
             }
         }
+        let (count, synced) = tokio::sync::watch::channel(0usize);
         let tasks = vec![
-            spawn::<Node>(Api::all(client.clone()), timeline, mode),
-            spawn::<Pod>(Api::all(client.clone()), timeline, mode),
-            spawn::<KubeEvent>(Api::all(client.clone()), timeline, mode),
+            spawn::<Node>(Api::all(client.clone()), timeline, mode, &count),
+            spawn::<Pod>(Api::all(client.clone()), timeline, mode, &count),
+            spawn::<KubeEvent>(Api::all(client.clone()), timeline, mode, &count),
             spawn::<Lease>(
                 Api::namespaced(client.clone(), "kube-node-lease"),
                 timeline,
                 mode,
+                &count,
             ),
         ];
-        Self { tasks }
+        Self { tasks, synced }
+    }
+
+    /// Waits up to `budget` until every watcher has recorded its first list (the objects that
+    /// existed when it started, origin `initial`): marks set afterwards come after them. Returns
+    /// whether they all did.
+    pub async fn synced(&self, budget: Duration) -> bool {
+        let all = self.tasks.len();
+        let mut synced = self.synced.clone();
+        matches!(
+            tokio::time::timeout(budget, synced.wait_for(|n| *n >= all)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Stops the watchers.
@@ -1654,7 +1678,12 @@ fn watch_subject<K: Watched>() -> Subject {
 }
 
 /// Lists and watches `K` until aborted; after any failure, lists again and diffs.
-async fn watch_loop<K: Watched>(api: Api<K>, timeline: Timeline) {
+async fn watch_loop<K: Watched>(
+    api: Api<K>,
+    timeline: Timeline,
+    synced: tokio::sync::watch::Sender<usize>,
+) {
+    let mut first_list = true;
     let mut lost: Option<Timestamp> = None;
     let mut delay = RETRY_FIRST;
     loop {
@@ -1677,6 +1706,9 @@ async fn watch_loop<K: Watched>(api: Api<K>, timeline: Timeline) {
                         );
                     }
                     relist(&timeline, std::mem::take(&mut listed), Origin::Relist);
+                    if std::mem::take(&mut first_list) {
+                        synced.send_modify(|n| *n += 1);
+                    }
                     delay = RETRY_FIRST;
                 }
                 Ok(Some(watcher::Event::Apply(obj))) => observe(&timeline, &obj, Origin::Watch),
@@ -1703,6 +1735,10 @@ async fn watch_loop<K: Watched>(api: Api<K>, timeline: Timeline) {
                             None,
                             Origin::Harness,
                         );
+                        // Nothing to list: the recorder is as synced as it will get.
+                        if first_list {
+                            synced.send_modify(|n| *n += 1);
+                        }
                         return;
                     }
                     if lost.is_none() {
@@ -1729,7 +1765,13 @@ async fn watch_loop<K: Watched>(api: Api<K>, timeline: Timeline) {
 /// Lists `K` every `every` until aborted and records what changed since the last list
 /// ([`RecorderMode::Poll`]); a failed list is recorded as the watch lost, the next good one as
 /// resumed.
-async fn poll_loop<K: Watched>(api: Api<K>, timeline: Timeline, every: Duration) {
+async fn poll_loop<K: Watched>(
+    api: Api<K>,
+    timeline: Timeline,
+    every: Duration,
+    synced: tokio::sync::watch::Sender<usize>,
+) {
+    let mut first_list = true;
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lost: Option<Timestamp> = None;
@@ -1749,6 +1791,9 @@ async fn poll_loop<K: Watched>(api: Api<K>, timeline: Timeline, every: Duration)
                     );
                 }
                 relist(&timeline, list.items, Origin::Poll);
+                if std::mem::take(&mut first_list) {
+                    synced.send_modify(|n| *n += 1);
+                }
             }
             Err(kube::Error::Api(s)) if s.code == 404 => {
                 timeline.record(
@@ -1759,6 +1804,9 @@ async fn poll_loop<K: Watched>(api: Api<K>, timeline: Timeline, every: Duration)
                     None,
                     Origin::Harness,
                 );
+                if first_list {
+                    synced.send_modify(|n| *n += 1);
+                }
                 return;
             }
             Err(e) => {

@@ -11,6 +11,7 @@ mod common;
 mod etcd;
 mod kubeadm;
 mod node;
+mod resiliency;
 mod runtime;
 mod workload;
 mod world;

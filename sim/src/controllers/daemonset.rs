@@ -230,6 +230,9 @@ pub async fn run(ctx: Ctx) {
         move |c| d.pod_changed(&memory, c),
         Vec::new,
     );
+    // daemon_controller.go Run: `cache.WaitForNamedCacheSync("daemon sets", …, podStoreSynced,
+    // nodeStoreSynced, historyStoreSynced, dsStoreSynced)`.
+    super::informers::wait_synced(&[&dss, &pods, &nodes, &revisions]).await;
     work("daemon_controller.go", queue, |key| {
         let dsc = dsc.clone();
         async move { dsc.sync(&key).await }

@@ -468,6 +468,9 @@ pub async fn run(ctx: Ctx) {
         rss,
         pods,
     });
+    // deployment_controller.go Run: `cache.WaitForNamedCacheSync("deployment", …,
+    // dc.dListerSynced, dc.rsListerSynced, dc.podListerSynced)`.
+    super::informers::wait_synced(&[&dc.deployments, &dc.rss, &dc.pods]).await;
     work("deployment_controller.go", q, |key| {
         let dc = dc.clone();
         async move { dc.sync(&key).await }

@@ -279,6 +279,9 @@ pub async fn run_endpoints(ctx: Ctx) {
         Vec::new,
     );
     let ctx = Arc::new(ctx);
+    // endpoints_controller.go Run: `cache.WaitForNamedCacheSync("endpoint", …, podsSynced,
+    // servicesSynced, endpointsSynced)`.
+    super::informers::wait_synced(&[&services, &pods, &endpoints]).await;
     work("endpoints_controller.go", q, |key| {
         let (ctx, services, pods, endpoints) = (
             ctx.clone(),
@@ -437,6 +440,9 @@ pub async fn run_endpointslices(ctx: Ctx) {
         Vec::new,
     );
     let ctx = Arc::new(ctx);
+    // endpointslice_controller.go Run: `cache.WaitForNamedCacheSync("endpoint_slice", …,
+    // podsSynced, servicesSynced, endpointSlicesSynced, nodesSynced)`.
+    super::informers::wait_synced(&[&services, &pods, &slices, &nodes]).await;
     work("endpointslice_controller.go", q, |key| {
         let (ctx, services, pods, slices, nodes) = (
             ctx.clone(),

@@ -56,6 +56,14 @@ impl Informer {
     }
 }
 
+/// Waits until every informer's first list has filled its cache (client-go
+/// `cache.WaitForNamedCacheSync`, which every controller's `Run` calls before starting workers).
+pub async fn wait_synced(informers: &[&Informer]) {
+    for informer in informers {
+        informer.wait_ready().await;
+    }
+}
+
 /// The resources the controllers and the scheduler watch: (group, version, plural, kind).
 pub const RESOURCES: &[(&str, &str, &str, &str)] = &[
     ("", "v1", "pods", "Pod"),

@@ -405,6 +405,10 @@ pub async fn run(ctx: Ctx) {
         move |c| r.pod_changed(&memory, c),
         Vec::new,
     );
+    // replica_set.go Run: `cache.WaitForNamedCacheSync(rsc.Kind, …, rsc.podListerSynced,
+    // rsc.rsListerSynced)` before the workers start: a sync on an empty pod cache would create
+    // every replica again (seen when a new leader took over).
+    super::informers::wait_synced(&[&rss, &pods]).await;
     work("replica_set.go", queue, |key| {
         let rsc = rsc.clone();
         async move { rsc.sync(&key).await }
