@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use regex::Regex;
 
 use crate::claims::{Claim, DurationExpectation, Measurement, Verdict};
+use crate::cleanup::{Outcome, Profile, Registration, Registry, Urgency};
 use crate::course::{CourseState, KeptCluster};
 use crate::jumpbox::{HttpReply, Jumpbox, JumpboxError};
 use crate::provider::{Minikube, NodeInfo, ProviderError, ScriptOutput};
@@ -30,6 +31,14 @@ pub enum LabError {
     /// The jumpbox failed.
     #[error(transparent)]
     Jumpbox(#[from] JumpboxError),
+    /// Something the lab created could not be released.
+    #[error("could not release {what}: {why}")]
+    Cleanup {
+        /// The resource.
+        what: String,
+        /// What failed, and how to release it by hand.
+        why: String,
+    },
     /// A check found something else than expected.
     #[error("expected {what}: {expected}; found: {found}")]
     Unexpected {
@@ -160,45 +169,13 @@ pub fn parse_containerd_version(text: &str) -> Option<ContainerdVersion> {
 /// restarts it with `systemctl` when it prepares the runtime, `pkg/minikube/cruntime/containerd.go`).
 pub const RUNTIME_CHECK: &str = "containerd --version && sudo systemctl is-active containerd";
 
-/// The profiles that labs have created and not deleted yet, shared by a run's labs so that an
-/// interrupted run can still delete them.
-#[derive(Debug, Clone, Default)]
-pub struct LiveProfiles(Arc<Mutex<BTreeSet<String>>>);
-
-impl LiveProfiles {
-    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn insert(&self, profile: &str) {
-        self.set().insert(profile.to_string());
-    }
-
-    pub(crate) fn remove(&self, profile: &str) {
-        self.set().remove(profile);
-    }
-
-    /// Whether `profile` is live.
-    #[must_use]
-    pub fn contains(&self, profile: &str) -> bool {
-        self.set().contains(profile)
-    }
-
-    /// The live profiles, sorted.
-    #[must_use]
-    pub fn snapshot(&self) -> Vec<String> {
-        self.set().iter().cloned().collect()
-    }
-}
-
 /// One scenario's lab.
 pub struct Lab {
     minikube: Minikube,
     settings: Settings,
     nodes: Vec<NodeInfo>,
-    live: LiveProfiles,
+    registry: Registry,
+    profile_reg: Option<Registration>,
     outcomes: BTreeMap<String, String>,
     marks: BTreeMap<String, jiff::Timestamp>,
     jumpbox: Option<Jumpbox>,
@@ -296,7 +273,8 @@ impl Lab {
             minikube,
             settings,
             nodes: Vec::new(),
-            live: LiveProfiles::default(),
+            registry: Registry::new(),
+            profile_reg: None,
             outcomes: BTreeMap::new(),
             marks: BTreeMap::new(),
             jumpbox: None,
@@ -320,17 +298,36 @@ impl Lab {
         self
     }
 
-    /// Records the profiles this lab creates in `live` (shared by the run's labs).
+    /// Registers what this lab creates (its profile, host files, jumpbox) in `registry`, the
+    /// run's (see [`crate::cleanup`]).
     #[must_use]
-    pub fn tracked_by(mut self, live: LiveProfiles) -> Self {
-        self.live = live;
+    pub fn tracked_by(mut self, registry: Registry) -> Self {
+        self.registry = registry;
         self
     }
 
-    /// Whether this lab created its profile and has not deleted it.
+    /// The registry this lab registers what it creates in.
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Whether this lab created (or adopted) its profile and has not deleted it.
     #[must_use]
     pub fn created(&self) -> bool {
-        self.live.contains(self.profile())
+        self.profile_reg.is_some()
+    }
+
+    /// Releases a profile's registration (deleting the profile), as an error when it fails.
+    async fn release_profile(registration: Registration) -> Result<(), LabError> {
+        let released = registration.release(Urgency::Orderly).await;
+        match released.outcome {
+            Outcome::Failed(why) => Err(LabError::Cleanup {
+                what: released.what,
+                why,
+            }),
+            Outcome::Released(_) | Outcome::Kept(_) => Ok(()),
+        }
     }
 
     /// The scenario's profile.
@@ -447,10 +444,16 @@ impl Lab {
             &kept.profile,
             self.minikube.runner().clone(),
         );
-        self.live.insert(&kept.profile);
+        if let Some(registration) = &kept.registration {
+            registration.report_to(self.minikube.runner().transcript(), self.settings.env());
+        }
+        self.profile_reg = kept.registration;
         self.nodes = kept.nodes;
         self.adopted_lease = kept.lease;
         let api = crate::course::api_kubeconfig(&kept.state);
+        kept.state
+            .files()
+            .report_to(self.minikube.runner().transcript());
         self.course = Some(kept.state);
         if let Some(path) = api {
             self.attach_cluster(&path).await?;
@@ -463,14 +466,20 @@ impl Lab {
     /// # Errors
     /// Provider errors from `minikube delete`.
     pub async fn discard(&mut self, kept: KeptCluster) -> Result<(), LabError> {
-        let minikube = Minikube::new(
-            self.minikube.binary(),
-            &kept.profile,
-            self.minikube.runner().clone(),
-        );
-        minikube.delete().await?;
-        self.live.remove(&kept.profile);
-        Ok(())
+        match kept.registration {
+            Some(registration) => {
+                registration.report_to(self.minikube.runner().transcript(), self.settings.env());
+                Self::release_profile(registration).await
+            }
+            None => {
+                let minikube = Minikube::new(
+                    self.minikube.binary(),
+                    &kept.profile,
+                    self.minikube.runner().clone(),
+                );
+                Ok(minikube.delete().await?)
+            }
+        }
     }
 
     /// Starts the profile with `count` nodes, as the course does (`--no-kubernetes`, docker
@@ -490,7 +499,15 @@ impl Lab {
             }
             Err(e) => return Err(e.into()),
         }
-        self.live.insert(self.minikube.profile());
+        // Registered before it exists: an interrupted `minikube start` leaves nodes behind too.
+        self.profile_reg = Some(self.registry.register(
+            Profile {
+                minikube: self.minikube.binary().to_path_buf(),
+                profile: self.profile().to_string(),
+            },
+            self.minikube.runner().transcript(),
+            self.settings.env(),
+        ));
         self.mark("nodes starting");
         self.minikube.start(count).await?;
         self.mark("nodes started");
@@ -905,6 +922,7 @@ impl Lab {
                 self.settings.provider,
                 self.minikube.profile(),
                 self.minikube.runner().clone(),
+                &self.registry,
             )
             .await?;
             self.jumpbox = Some(jumpbox);
@@ -938,27 +956,34 @@ impl Lab {
         if !self.created() {
             return Ok((Cleanup::Nothing, unused));
         }
-        let bin = shell_quote(&self.minikube.binary().to_string_lossy());
-        let profile = shell_quote(self.profile());
-        if failed && self.settings.keep_on_failure {
-            let node = self
-                .nodes
-                .get(1)
-                .or(self.nodes.first())
-                .map_or_else(|| self.profile().to_string(), |n| n.name.clone());
-            return Ok((
-                Cleanup::Kept(format!(
-                    "kept minikube profile {profile} for inspection (--keep-on-failure):\n  reach a node: {bin} ssh -p {profile} -n {}\n  delete it:    {bin} delete -p {profile}",
-                    shell_quote(&node)
-                )),
-                unused,
-            ));
-        }
         // The jumpbox sits on the profile's Docker network: remove it first, or `minikube delete`
         // cannot remove the network (Docker refuses while a container is attached). A kept
         // cluster gets a new jumpbox in the next scenario.
         if let Some(jumpbox) = self.jumpbox.take() {
             jumpbox.stop().await?;
+        }
+        if failed && self.settings.keep_on_failure {
+            let how = self.how_to_reach();
+            if let Some(files) = self.course.as_mut().map(CourseState::files_mut) {
+                files.keep(format!(
+                    "the kept cluster's kubeconfigs; remove with the cluster: rm -rf {}",
+                    shell_quote(&files.dir().to_string_lossy())
+                ));
+            }
+            if let Some(registration) = self.profile_reg.take() {
+                registration.keep(how.clone());
+            }
+            // The profile's name stays taken for the rest of the run.
+            if let Some(lease) = self.adopted_lease.take().or(lease) {
+                lease.hold_for_run();
+            }
+            return Ok((
+                Cleanup::Kept(format!(
+                    "kept minikube profile {} for inspection (--keep-on-failure):\n{how}",
+                    self.profile()
+                )),
+                unused,
+            ));
         }
         if !failed && let Some(state) = self.course.take_if(|c| c.spoiled().is_none()) {
             let kept = KeptCluster {
@@ -966,15 +991,69 @@ impl Lab {
                 nodes: self.nodes.clone(),
                 state,
                 lease: self.adopted_lease.take().or(lease),
+                registration: self.profile_reg.take(),
             };
             return Ok((Cleanup::Reused(Box::new(kept)), unused));
         }
-        self.minikube.delete().await?;
-        self.live.remove(self.minikube.profile());
+        if let Some(registration) = self.profile_reg.take() {
+            Self::release_profile(registration).await?;
+        }
         self.nodes.clear();
         self.course = None;
         self.adopted_lease = None;
         Ok((Cleanup::Deleted, unused))
+    }
+
+    /// How to reach this lab's cluster and delete it, as shell lines: `minikube ssh` to a worker
+    /// (else the primary), `export KUBECONFIG=…` once a kubeconfig exists on the host (the
+    /// reader's exported one, else the harness's admin.conf), and the deletion (profile and host
+    /// files). labsim's state directory is named when it is not the default.
+    #[must_use]
+    pub fn how_to_reach(&self) -> String {
+        let bin = shell_quote(&self.minikube.binary().to_string_lossy());
+        let profile = shell_quote(self.profile());
+        let node = self
+            .nodes
+            .get(1)
+            .or(self.nodes.first())
+            .map_or_else(|| self.profile().to_string(), |n| n.name.clone());
+        let mut lines = Vec::new();
+        if self.settings.provider == crate::settings::ProviderKind::Labsim
+            && let Some(home) = std::env::var_os("LABSIM_HOME")
+        {
+            lines.push(format!(
+                "  labsim state:  export LABSIM_HOME={}",
+                shell_quote(&home.to_string_lossy())
+            ));
+        }
+        lines.push(format!(
+            "  reach a node:  {bin} ssh -p {profile} -n {}",
+            shell_quote(&node)
+        ));
+        let files = self.course.as_ref().map(CourseState::files);
+        let kubeconfig = self.course.as_ref().and_then(|c| {
+            let exported = c.files().kubeconfig();
+            if exported.exists() {
+                Some(exported)
+            } else {
+                crate::course::api_kubeconfig(c)
+            }
+        });
+        if let Some(path) = kubeconfig {
+            lines.push(format!(
+                "  use kubectl:   export KUBECONFIG={}",
+                shell_quote(&path.to_string_lossy())
+            ));
+        }
+        let mut delete = format!("{bin} delete -p {profile}");
+        if let Some(files) = files {
+            delete.push_str(&format!(
+                " && rm -rf {}",
+                shell_quote(&files.dir().to_string_lossy())
+            ));
+        }
+        lines.push(format!("  delete it:     {delete}"));
+        lines.join("\n")
     }
 }
 
