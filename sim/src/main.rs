@@ -40,6 +40,8 @@ fn main() -> ExitCode {
         "kube-controller-manager" => labsim::controllers::main(rest),
         "kube-scheduler" => labsim::scheduler::main(rest),
         "image" => labsim::images::main(rest),
+        "fault" => labsim::faults::main(rest),
+        "audit" => labsim::eventlog::main(rest),
         other => {
             eprintln!("labsim: unknown program {other:?}\n{USAGE}");
             ExitCode::from(2)
@@ -50,4 +52,5 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: labsim <program> [args…]
 programs: minikube, kubeadm, crictl, ctr, containerd, systemctl, journalctl (also by argv[0]),
           node-init, node-agent, sshd, kubelet, kube-apiserver, kube-controller-manager, kube-scheduler,
-          image run (a container, from the LABSIM_* environment), image <program> [args…]";
+          image run (a container, from the LABSIM_* environment), image <program> [args…],
+          fault (inject a fault into a profile), audit (a profile's event log)";

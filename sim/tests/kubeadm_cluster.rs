@@ -42,7 +42,9 @@ fn plan(c: &Cluster) -> Plan {
         token: TOKEN.into(),
         skip_token_print: false,
         upload_certs: false,
+        event_log: false,
         cfg,
+        cgroup: labsim::node::CgroupVersion::V2,
     }
 }
 

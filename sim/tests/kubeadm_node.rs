@@ -79,6 +79,8 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
         !out.contains("could not find /var/lib/kubelet/pki"),
         "{out}"
     );
+    // The node reports cgroup v2 (its own identity), whatever the host has.
+    assert!(!out.contains("cgroups v1"), "{out}");
     // The node's executables are the host's: with socat installed (scripts/install-deps, as
     // kicbase has it) kubeadm finds it; without, it warns as on a node that lacks it.
     let host_has_socat = std::process::Command::new("sh")
@@ -229,4 +231,37 @@ async fn master_sh_then_kubeadm_init_and_join_on_nodes() {
     );
     assert!(written.contains("tls-bootstrap-token-user"), "{written}");
     drop(c);
+}
+
+#[test]
+fn a_cgroup_v1_node_fails_kubeadm_s_preflight_and_the_kubelet_from_1_35() {
+    let lab = Lab::new("cgroupv1");
+    let o = lab.minikube_env(
+        &["start", "--no-kubernetes", "--nodes", "1", "-p", "cgv1"],
+        &[
+            ("LABSIM_CGROUP_VERSION", "v1"),
+            ("KUBERNETES_VERSION", "1.35"),
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.transcript());
+    let node = "cgv1";
+    let out = lab.sh(
+        "cgv1",
+        node,
+        "sudo kubeadm init --pod-network-cidr=10.244.0.0/16 2>&1; echo \"EXIT=$?\"",
+    );
+    assert!(out.contains("EXIT=1"), "{out}");
+    assert!(out.contains("[ERROR SystemVerification]: cgroups v1 support is deprecated and will be removed in a future release. Please migrate to cgroups v2."), "{out}");
+    // The kubelet validates its configuration against the node's cgroups (failCgroupV1 is true by
+    // default from 1.35).
+    let out = lab.sh(
+        "cgv1",
+        node,
+        "printf 'apiVersion: kubelet.config.k8s.io/v1beta1\\nkind: KubeletConfiguration\\n' > /tmp/k.yaml; sudo kubelet --config=/tmp/k.yaml 2>&1; echo \"EXIT=$?\"",
+    );
+    assert!(out.contains("EXIT=1"), "{out}");
+    assert!(
+        out.contains("\"command failed\" err=\"failed to validate kubelet configuration, error: kubelet is configured to not run on a host using cgroup v1. cgroup v1 support is unsupported and will be removed in a future release, path: &TypeMeta{Kind:,APIVersion:,}\""),
+        "{out}"
+    );
 }

@@ -128,7 +128,7 @@ async fn service_account_user(api: &Api, token: &str) -> Result<User, ApiError> 
     }
     if !legacy {
         // API audiences default to the issuers (--api-audiences unset).
-        let mut audiences = api.flags.list("api-audiences");
+        let mut audiences = api.flags.list("api-audiences").unwrap_or_default();
         if audiences.is_empty() {
             audiences = api.sa_issuers.clone();
         }

@@ -1,42 +1,9 @@
 //! kube-apiserver's command line, parsed as pflag/cobra do: `--name=value`, `--name value`, booleans
 //! as `--name` or `--name=false`; an unknown flag is an error (`Error: unknown flag: --x`, exit 1).
-//! Flags labsim reads are typed fields; the other real flags are accepted and recorded in `other`.
+//! The parsing is [`crate::gocli`]'s; this is kube-apiserver's flag table.
 
-use std::collections::BTreeMap;
-
-/// Parsed kube-apiserver flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Flags {
-    /// Every flag given, by name (last wins), for flags without a typed field too.
-    pub values: BTreeMap<String, String>,
-}
-
-/// Errors parsing the command line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FlagError {
-    /// A flag kube-apiserver does not have.
-    #[error("unknown flag: --{0}")]
-    Unknown(String),
-    /// A shorthand kube-apiserver does not have.
-    #[error("unknown shorthand flag: '{0}' in -{0}")]
-    UnknownShorthand(String),
-    /// A value flag at the end without its value.
-    #[error("flag needs an argument: --{0}")]
-    MissingValue(String),
-    /// A boolean with a non-boolean value.
-    #[error(
-        "invalid argument {value:?} for \"--{name}\" flag: strconv.ParseBool: parsing {value:?}: invalid syntax"
-    )]
-    BadBool {
-        /// Flag.
-        name: String,
-        /// Value.
-        value: String,
-    },
-    /// An argument that is not a flag (kube-apiserver takes none).
-    #[error("unknown command {0:?} for \"kube-apiserver\"")]
-    Positional(String),
-}
+use crate::gocli::{self, FlagDef, Pflag};
+pub use crate::gocli::{FlagError, Flags};
 
 const BOOL_FLAGS: &[&str] = &[
     "allow-privileged",
@@ -50,6 +17,10 @@ const BOOL_FLAGS: &[&str] = &[
     "service-account-lookup",
     "watch-cache",
     "audit-log-compress",
+    "audit-log-batch-throttle-enable",
+    "audit-log-truncate-enabled",
+    "audit-webhook-batch-throttle-enable",
+    "audit-webhook-truncate-enabled",
     "delete-collection-workers-enabled",
     "enable-logs-handler",
     "kubelet-read-only-port",
@@ -78,15 +49,31 @@ const VALUE_FLAGS: &[&str] = &[
     "api-audiences",
     "apiserver-count",
     "audit-log-batch-buffer-size",
+    "audit-log-batch-max-size",
+    "audit-log-batch-max-wait",
+    "audit-log-batch-throttle-burst",
+    "audit-log-batch-throttle-qps",
     "audit-log-format",
     "audit-log-maxage",
     "audit-log-maxbackup",
     "audit-log-maxsize",
     "audit-log-mode",
     "audit-log-path",
+    "audit-log-truncate-max-batch-size",
+    "audit-log-truncate-max-event-size",
+    "audit-log-version",
     "audit-policy-file",
+    "audit-webhook-batch-buffer-size",
+    "audit-webhook-batch-max-size",
+    "audit-webhook-batch-max-wait",
+    "audit-webhook-batch-throttle-burst",
+    "audit-webhook-batch-throttle-qps",
     "audit-webhook-config-file",
+    "audit-webhook-initial-backoff",
     "audit-webhook-mode",
+    "audit-webhook-truncate-max-batch-size",
+    "audit-webhook-truncate-max-event-size",
+    "audit-webhook-version",
     "authentication-config",
     "authentication-token-webhook-cache-ttl",
     "authentication-token-webhook-config-file",
@@ -194,120 +181,31 @@ const VALUE_FLAGS: &[&str] = &[
     "watch-cache-sizes",
 ];
 
-fn parse_bool(name: &str, v: &str) -> Result<String, FlagError> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok("true".into()),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok("false".into()),
-        _ => Err(FlagError::BadBool {
-            name: name.into(),
-            value: v.into(),
-        }),
-    }
+fn defs() -> Vec<FlagDef> {
+    gocli::defs_from_names(BOOL_FLAGS, VALUE_FLAGS)
 }
 
 /// The usage text cobra prints before a flag error (component-base/cli/run.go re-enables usage for
 /// flag errors, then prints `Error: …`). labsim lists the flag names without their help texts.
 pub fn usage() -> String {
-    let mut names: Vec<&str> = BOOL_FLAGS.iter().chain(VALUE_FLAGS).copied().collect();
-    names.sort();
-    let mut out = String::from("Usage:\n  kube-apiserver [flags]\n\nFlags:\n");
-    for n in names {
-        if n.len() == 1 {
-            out.push_str(&format!("  -{n}\n"));
-        } else {
-            out.push_str(&format!("      --{n}\n"));
-        }
-    }
-    out
+    gocli::names_usage("kube-apiserver", &defs())
 }
 
-impl Flags {
-    /// Parses the arguments after `kube-apiserver`.
-    ///
-    /// # Errors
-    /// [`FlagError`] as pflag would report it.
-    pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
-        let mut values = BTreeMap::new();
-        let mut i = 0;
-        while i < args.len() {
-            let a = &args[i];
-            i += 1;
-            let body = if let Some(b) = a.strip_prefix("--") {
-                b
-            } else if let Some(b) = a.strip_prefix('-') {
-                // klog's -v is the only shorthand.
-                if b == "v" || b.starts_with("v=") {
-                    b
-                } else {
-                    return Err(FlagError::UnknownShorthand(
-                        b.chars().next().unwrap_or('-').to_string(),
-                    ));
-                }
-            } else {
-                return Err(FlagError::Positional(a.clone()));
-            };
-            let (name, inline) = match body.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (body.to_string(), None),
-            };
-            if BOOL_FLAGS.contains(&name.as_str()) {
-                let v = match inline {
-                    Some(v) => parse_bool(&name, &v)?,
-                    None => "true".into(),
-                };
-                values.insert(name, v);
-            } else if VALUE_FLAGS.contains(&name.as_str()) {
-                let v = match inline {
-                    Some(v) => v,
-                    None => {
-                        let v = args
-                            .get(i)
-                            .ok_or_else(|| FlagError::MissingValue(name.clone()))?;
-                        i += 1;
-                        v.clone()
-                    }
-                };
-                values.insert(name, v);
-            } else {
-                return Err(FlagError::Unknown(name));
-            }
-        }
-        Ok(Flags { values })
+/// Parses the arguments after `kube-apiserver` (pflag with component-base's name normalisation).
+///
+/// # Errors
+/// [`FlagError`] as pflag would report it; an argument is `unknown command "x" for
+/// "kube-apiserver"`.
+pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
+    let defs = defs();
+    let p = Pflag::KUBERNETES.parse(&defs, args)?;
+    if let Some(arg) = p.args.first() {
+        return Err(FlagError::UnknownCommand {
+            program: "kube-apiserver".into(),
+            arg: arg.clone(),
+        });
     }
-
-    /// A flag's value.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
-    }
-
-    /// A flag's value or a default.
-    pub fn get_or<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
-        self.get(name).unwrap_or(default)
-    }
-
-    /// A boolean flag (default when absent).
-    pub fn bool(&self, name: &str, default: bool) -> bool {
-        self.get(name).map_or(default, |v| v == "true")
-    }
-
-    /// A comma-separated list flag.
-    pub fn list(&self, name: &str) -> Vec<String> {
-        self.get(name)
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// An integer flag.
-    pub fn int(&self, name: &str, default: i64) -> i64 {
-        self.get(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
+    Ok(Flags::from_parsed(&p, &defs))
 }
 
 #[cfg(test)]
@@ -320,10 +218,13 @@ mod tests {
 
     #[test]
     fn kubeadm_manifest_flags_parse() {
-        let f = Flags::parse(&args("--advertise-address=192.168.49.2 --allow-privileged=true --authorization-mode=Node,RBAC --client-ca-file=/etc/kubernetes/pki/ca.crt --enable-admission-plugins=NodeRestriction --enable-bootstrap-token-auth=true --etcd-servers=https://127.0.0.1:2379 --secure-port 8443 --service-cluster-ip-range=10.96.0.0/12 --requestheader-allowed-names=front-proxy-client -v=2")).unwrap();
+        let f = parse(&args("--advertise-address=192.168.49.2 --allow-privileged=true --authorization-mode=Node,RBAC --client-ca-file=/etc/kubernetes/pki/ca.crt --enable-admission-plugins=NodeRestriction --enable-bootstrap-token-auth=true --etcd-servers=https://127.0.0.1:2379 --secure-port 8443 --service-cluster-ip-range=10.96.0.0/12 --requestheader-allowed-names=front-proxy-client -v=2")).unwrap();
         assert_eq!(f.get("secure-port"), Some("8443"));
         assert!(f.bool("enable-bootstrap-token-auth", false));
-        assert_eq!(f.list("authorization-mode"), ["Node", "RBAC"]);
+        assert_eq!(
+            f.list("authorization-mode").unwrap_or_default(),
+            ["Node", "RBAC"]
+        );
         assert_eq!(f.get("v"), Some("2"));
         assert!(f.bool("anonymous-auth", true));
     }
@@ -331,24 +232,22 @@ mod tests {
     #[test]
     fn errors_are_pflags() {
         assert_eq!(
-            Flags::parse(&args("--pod-eviction-timeout=5m"))
+            parse(&args("--pod-eviction-timeout=5m"))
                 .unwrap_err()
                 .to_string(),
             "unknown flag: --pod-eviction-timeout"
         );
         assert_eq!(
-            Flags::parse(&args("--secure-port"))
-                .unwrap_err()
-                .to_string(),
+            parse(&args("--secure-port")).unwrap_err().to_string(),
             "flag needs an argument: --secure-port"
         );
         assert!(matches!(
-            Flags::parse(&args("--allow-privileged=yes")),
-            Err(FlagError::BadBool { .. })
+            parse(&args("--allow-privileged=yes")),
+            Err(FlagError::BadValue { .. })
         ));
         assert!(matches!(
-            Flags::parse(&args("serve")),
-            Err(FlagError::Positional(_))
+            parse(&args("serve")),
+            Err(FlagError::UnknownCommand { .. })
         ));
     }
 }

@@ -12,6 +12,14 @@ use super::status::ApiError;
 /// The response body type: whole or streamed.
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
+/// The request body type: as received, or buffered (when the audit filter has read it).
+pub type ReqBody = BoxBody<Bytes, hyper::Error>;
+
+/// A buffered request body.
+pub fn req_body(b: impl Into<Bytes>) -> ReqBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
 /// A complete body.
 pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
@@ -125,7 +133,7 @@ pub fn negotiate(accept: Option<&str>) -> Want {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] when reading fails or the body is too large.
-pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, ApiError> {
+pub async fn read_body(body: ReqBody) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, 3 * 1024 * 1024);
     limited
         .collect()
@@ -155,11 +163,101 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         return serde_saphyr::from_str::<Value>(text)
             .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let unrecognized = |detail: String| {
         ApiError::BadRequest(format!(
-            "the object provided is unrecognized: couldn't get version/kind; json parse error: {e}"
+            "the object provided is unrecognized ({}): couldn't get version/kind; json parse error: {detail}",
+            summarize(body, 30)
         ))
-    })
+    };
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        unrecognized(
+            super::gojson::check(body)
+                .err()
+                .unwrap_or_else(|| e.to_string()),
+        )
+    })?;
+    // The object's apiVersion and kind are read into a struct first (runtime/serializer/json
+    // SimpleMetaFactory.Interpret), which only an object (or null) fits. Patches are arrays or
+    // objects of their own media types and are not read this way.
+    let plain_json = matches!(media_type(content_type).as_str(), "" | "application/json");
+    let go_type = match &v {
+        Value::Array(_) => Some("array"),
+        Value::String(_) => Some("string"),
+        Value::Number(_) => Some("number"),
+        Value::Bool(_) => Some("bool"),
+        _ => None,
+    };
+    if plain_json && let Some(t) = go_type {
+        return Err(unrecognized(format!(
+            "json: cannot unmarshal {t} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }}"
+        )));
+    }
+    Ok(v)
+}
+
+/// `summarizeData` (apiserver/pkg/endpoints/handlers/rest.go): a body as an error message shows
+/// it, `<empty>`, the text of a JSON object, or hex, cut to `max` bytes.
+pub fn summarize(data: &[u8], max: usize) -> String {
+    let cut = &data[..data.len().min(max)];
+    let more = if data.len() > max { " ..." } else { "" };
+    match data.first() {
+        None => "<empty>".into(),
+        Some(b'{') => format!("{}{more}", String::from_utf8_lossy(cut)),
+        Some(_) => format!("{}{more}", crate::pki::hex(cut)),
+    }
+}
+
+/// The media type of a `Content-Type` (lower case, without parameters).
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The media types a create or update body may have (the negotiated serializer's: JSON, YAML,
+/// protobuf; CBOR only behind the `CBORServingAndStorage` feature gate, off by default).
+pub const BODY_TYPES: &str =
+    "application/json, application/yaml, application/vnd.kubernetes.protobuf";
+
+/// Checks the `Content-Type` of a create or update (`negotiation.NegotiateInputSerializer`): no
+/// type means JSON; anything else must be one of [`BODY_TYPES`].
+///
+/// # Errors
+/// [`ApiError::UnsupportedMediaType`] (415).
+pub fn check_body_type(content_type: Option<&str>) -> Result<(), ApiError> {
+    match content_type.map(media_type).as_deref() {
+        None
+        | Some("")
+        | Some("application/json")
+        | Some("application/yaml")
+        | Some("application/vnd.kubernetes.protobuf") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(BODY_TYPES)),
+    }
+}
+
+/// The patch types kube-apiserver's PATCH routes consume (endpoints/installer.go).
+pub const PATCH_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
+/// Checks the `Content-Type` of a patch: the route consumes [`PATCH_TYPES`] only, and go-restful
+/// refuses anything else before the handler runs (its `415: Unsupported Media Type`).
+///
+/// # Errors
+/// [`ApiError::RouteUnsupportedMediaType`] (415).
+pub fn check_patch_type(content_type: Option<&str>) -> Result<(), ApiError> {
+    let t = content_type.map(media_type).unwrap_or_default();
+    if PATCH_TYPES.contains(&t.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::RouteUnsupportedMediaType)
+    }
 }
 
 #[cfg(test)]

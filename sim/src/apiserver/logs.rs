@@ -8,8 +8,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Response;
 use rustls::ClientConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::{Value, json};
 
 use super::http::Body;
@@ -17,54 +15,6 @@ use super::resources;
 use super::server::Api;
 use super::status::ApiError;
 use crate::client::transport::Transport;
-
-/// kube-apiserver without `--kubelet-certificate-authority` does not verify kubelet serving
-/// certificates (pkg/kubelet/client: `TLSClientConfig.Insecure` when no CA is configured); this
-/// verifier does the same, still checking handshake signatures.
-#[derive(Debug)]
-struct NoServerVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoServerVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
 
 /// TLS for connections to kubelets with the `--kubelet-client-*` certificate.
 ///
@@ -75,34 +25,21 @@ pub fn kubelet_client_tls(
     key: &str,
     ca: Option<String>,
 ) -> Result<Arc<ClientConfig>, crate::pki::PkiError> {
-    if let Some(ca) = ca {
-        return crate::pki::tls::client_config(&ca, Some((cert, key)));
+    match ca {
+        Some(ca) => crate::pki::tls::client_config(&ca, Some((cert, key))),
+        // kube-apiserver without `--kubelet-certificate-authority` does not verify kubelet serving
+        // certificates (pkg/kubelet/client: `TLSClientConfig.Insecure` when no CA is configured).
+        None => crate::pki::tls::insecure_client_config(Some((cert, key))),
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| crate::pki::PkiError::Invalid {
-            what: "TLS versions",
-            detail: e.to_string(),
-        })?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NoServerVerification(provider)))
-        .with_client_auth_cert(
-            crate::pki::tls::certs(cert)?,
-            crate::pki::tls::private_key(key)?,
-        )
-        .map_err(|e| crate::pki::PkiError::Invalid {
-            what: "kubelet client certificate",
-            detail: e.to_string(),
-        })?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
 }
 
 /// The address of a node the apiserver uses for its kubelet, by `--kubelet-preferred-address-types`
 /// (labsim only connects to IP addresses, never resolves names).
 fn node_address(api: &Api, node: &Value) -> Option<String> {
-    let mut types = api.flags.list("kubelet-preferred-address-types");
+    let mut types = api
+        .flags
+        .list("kubelet-preferred-address-types")
+        .unwrap_or_default();
     if types.is_empty() {
         types = [
             "Hostname",
@@ -335,7 +272,7 @@ pub async fn token_request(api: &Api, ns: &str, name: &str, tr: Value) -> Result
         .cloned()
         .unwrap_or_default();
     if audiences.is_empty() {
-        let api_aud = api.flags.list("api-audiences");
+        let api_aud = api.flags.list("api-audiences").unwrap_or_default();
         audiences = if api_aud.is_empty() {
             api.sa_issuers.iter().map(|i| json!(i)).collect()
         } else {

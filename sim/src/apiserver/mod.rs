@@ -15,14 +15,17 @@
 //! - [`patch`]: JSON/merge/strategic-merge patches; [`apply`]: server-side apply and managedFields;
 //! - [`tables`]: `kubectl get` tables; [`discovery`]: `/`, `/version`, health, discovery, OpenAPI;
 //! - [`logs`]: the kubelet log proxy and TokenRequest; [`bootstrap`]: objects made at start;
+//! - [`audit`]: the audit policy, the audit log (`--audit-log-path`) and reading it back;
 //! - [`selectors`], [`meta`], [`resources`], [`status`]: shared vocabulary.
 
 pub mod apply;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod defaults;
 pub mod discovery;
 pub mod flags;
+pub mod gojson;
 pub mod http;
 pub mod logs;
 pub mod meta;
@@ -43,8 +46,11 @@ use std::sync::Arc;
 
 /// Entry point of `labsim kube-apiserver …`.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let flags = match flags::Flags::parse(&args) {
+    let flags = match flags::parse(&args) {
         Ok(f) => f,
+        Err(flags::FlagError::Help) => flags::Flags {
+            values: [("help".to_string(), "true".to_string())].into(),
+        },
         Err(e) => {
             // cobra prints the usage for flag errors, then component-base prints the error; exit 1.
             eprintln!("{}", flags::usage());
@@ -111,7 +117,7 @@ impl ServerThread {
     /// # Errors
     /// The flag or start-up error, as text.
     pub fn start(args: Vec<String>) -> Result<ServerThread, String> {
-        let flags = flags::Flags::parse(&args).map_err(|e| e.to_string())?;
+        let flags = flags::parse(&args).map_err(|e| e.to_string())?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 
@@ -127,7 +126,7 @@ pub async fn serve(
     t: Target,
     verb: String,
     q: HashMap<String, String>,
-    req: Request<Incoming>,
+    req: Request<super::http::ReqBody>,
 ) -> Response<Body> {
     let want = http::negotiate(req.headers().get("accept").and_then(|v| v.to_str().ok()));
     let result = dispatch(&api, &user, &t, &verb, &q, want, req).await;
@@ -144,7 +143,7 @@ async fn dispatch(
     verb: &str,
     q: &HashMap<String, String>,
     want: Want,
-    req: Request<Incoming>,
+    req: Request<super::http::ReqBody>,
 ) -> Result<Response<Body>, ApiError> {
     let res = t.res;
     if let Some(sub) = &t.sub
@@ -172,12 +171,17 @@ async fn dispatch(
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let content_type = req
+    let content_type_header = req
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_string();
+        .map(str::to_string);
+    match verb {
+        "create" | "update" => http::check_body_type(content_type_header.as_deref())?,
+        "patch" => http::check_patch_type(content_type_header.as_deref())?,
+        _ => {}
+    }
+    let content_type = content_type_header.unwrap_or_else(|| "application/json".into());
     match (verb, t.name.as_deref(), t.sub.as_deref()) {
         ("list", None, None) => list(api, res, ns, q, want).await,
         ("watch", name, None) => {
@@ -653,7 +657,10 @@ async fn admit_pod(api: &Api, pod: &mut Value) -> Result<(), ApiError> {
     // Pod strategy PrepareForCreate: status Pending with the QoS class.
     let qos = defaults::qos_class(pod);
     pod["status"] = json!({"phase": "Pending", "qosClass": qos});
-    let plugins = api.flags.list("disable-admission-plugins");
+    let plugins = api
+        .flags
+        .list("disable-admission-plugins")
+        .unwrap_or_default();
     let enabled = |p: &str| !plugins.iter().any(|x| x == p);
     let mirror = pod["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string();
     // ServiceAccount admission (mirror pods are exempt).

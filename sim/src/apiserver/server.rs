@@ -3,14 +3,16 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use serde_json::json;
 
+use super::audit::{self, Auditor};
 use super::flags::Flags;
-use super::http::{self, Body};
+use super::http::{self, Body, ReqBody};
 use super::resources::{self, ResourceDef};
 use super::status::ApiError;
 use super::store::Store;
@@ -42,6 +44,9 @@ pub enum ServerError {
     /// Creating the bootstrap objects failed.
     #[error("post-start hook failed: {0}")]
     Bootstrap(ApiError),
+    /// The audit flags or policy are unusable.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
 }
 
 /// The API server's state, shared by all requests.
@@ -72,6 +77,10 @@ pub struct Api {
     pub unreachable_secs: i64,
     /// The CA bundle clients are given (kube-root-ca.crt): `--client-ca-file`'s content.
     pub client_ca_pem: Option<String>,
+    /// The audit backend (`--audit-policy-file` and `--audit-log-path`).
+    pub audit: Option<Arc<Auditor>>,
+    /// The node's injected faults (`labsim fault`: delay-api, drop-watches); inert outside a node.
+    pub faults: crate::faults::watcher::FaultWatcher,
 }
 
 impl std::fmt::Debug for Api {
@@ -158,6 +167,7 @@ impl Api {
             .map_err(|_| ServerError::Config("--secure-port must be a port number".into()))?;
         let etcd_url = flags
             .list("etcd-servers")
+            .unwrap_or_default()
             .into_iter()
             .next()
             .ok_or_else(|| ServerError::Config("--etcd-servers must be specified".into()))?;
@@ -166,7 +176,7 @@ impl Api {
         let etcd_key = read(&need("etcd-keyfile")?)?;
         let etcd = Etcd::new(&etcd_url, &etcd_ca, Some((&etcd_cert, &etcd_key)))?;
         let mut sa_verifiers = vec![];
-        for f in flags.list("service-account-key-file") {
+        for f in flags.list("service-account-key-file").unwrap_or_default() {
             sa_verifiers.push(Es256Verifier::from_pem(&read(&f)?)?);
         }
         let sa_signer = match flags.get("service-account-signing-key-file") {
@@ -206,7 +216,10 @@ impl Api {
                 "--storage-media-type={media} is not supported by labsim: it stores objects as application/json"
             )));
         }
+        let audit = Auditor::from_flags(&flags)?;
         Ok(Api {
+            audit,
+            faults: crate::faults::watcher::FaultWatcher::start("kube-apiserver"),
             store: Store::new(
                 etcd,
                 parse_duration_secs(flags.get_or("event-ttl", "1h0m0s")).unwrap_or(3600),
@@ -216,7 +229,7 @@ impl Api {
             port,
             sa_verifiers,
             sa_signer,
-            sa_issuers: flags.list("service-account-issuer"),
+            sa_issuers: flags.list("service-account-issuer").unwrap_or_default(),
             kubelet_tls,
             service_cidr,
             not_ready_secs: flags.int("default-not-ready-toleration-seconds", 300),
@@ -268,7 +281,7 @@ pub async fn run(api: Arc<Api>) -> Result<(), ServerError> {
     loop {
         match super::bootstrap::ensure(&api).await {
             Ok(()) => break,
-            Err(e @ ApiError::Storage(_))
+            Err(e @ (ApiError::Storage(_) | ApiError::Unavailable(_)))
                 if started.elapsed() < std::time::Duration::from_secs(120) =>
             {
                 eprintln!("waiting for etcd at {}: {e}", api.store.etcd.endpoint());
@@ -283,7 +296,7 @@ pub async fn run(api: Arc<Api>) -> Result<(), ServerError> {
     );
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
-        let Ok((tcp, _peer)) = listener.accept().await else {
+        let Ok((tcp, peer)) = listener.accept().await else {
             continue;
         };
         let api = api.clone();
@@ -301,7 +314,11 @@ pub async fn run(api: Arc<Api>) -> Result<(), ServerError> {
             let service = hyper::service::service_fn(move |req| {
                 let api = api.clone();
                 let cert_user = cert_user.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(api, cert_user, req).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        handle(api, Some(peer.ip()), cert_user, req).await,
+                    )
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -391,13 +408,152 @@ fn verb_of(method: &Method, t: &Target, q: &std::collections::HashMap<String, St
     .to_string()
 }
 
-/// Handles one request.
+/// Handles one request: the response gets its `Audit-Id` header (apiserver/pkg/endpoints/filters/
+/// audit_init.go sets it on every response), and is audited when an audit backend is configured.
 pub async fn handle(
     api: Arc<Api>,
+    remote: Option<IpAddr>,
     cert_user: Option<(String, Vec<String>)>,
     req: Request<Incoming>,
 ) -> Response<Body> {
+    let received = jiff::Timestamp::now();
+    let audit_id = super::meta::new_uid();
+    let req = req.map(|b| b.boxed());
+    let mut resp = serve_request(&api, remote, cert_user, req, received, &audit_id).await;
+    // labsim fault delay-api: the response is held back (the request has been served: a write
+    // is stored, and audited, at its real time).
+    if let Some(d) = api.faults.api_delay() {
+        tokio::time::sleep(d).await;
+    }
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&audit_id) {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    resp
+}
+
+/// What the audit filter records about a request.
+fn audit_info(
+    attrs: &Attributes,
+    user: &super::auth::User,
+    uri: &str,
+    req: &Request<ReqBody>,
+    remote: Option<IpAddr>,
+    received: jiff::Timestamp,
+    audit_id: &str,
+) -> audit::RequestInfo {
+    let t = attrs.target.as_ref();
+    let sub = t.and_then(|t| t.sub.clone()).unwrap_or_default();
+    audit::RequestInfo {
+        audit_id: audit_id.to_string(),
+        request_uri: uri.to_string(),
+        attributes: audit::policy::RequestAttributes {
+            user: user.name.clone(),
+            groups: user.groups.clone(),
+            verb: attrs.verb.clone(),
+            resource_request: t.is_some(),
+            api_group: t.map(|t| t.res.group.to_string()).unwrap_or_default(),
+            resource: t.map(|t| t.res.plural.to_string()).unwrap_or_default(),
+            subresource: sub.clone(),
+            namespace: t.and_then(|t| t.ns.clone()).unwrap_or_default(),
+            name: t.and_then(|t| t.name.clone()).unwrap_or_default(),
+            path: attrs.path.clone(),
+        },
+        api_version: t.map(|t| t.res.version.to_string()).unwrap_or_default(),
+        user: audit::event::UserInfo {
+            username: user.name.clone(),
+            uid: user.uid.clone(),
+            groups: user.groups.clone(),
+            extra: None,
+        },
+        source_ips: audit::source_ips(req.headers(), remote),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        received,
+        long_running: audit::is_long_running(&attrs.verb, &sub),
+    }
+}
+
+/// Finishes the audit record of a response: a whole body is read (it is in memory already) for
+/// its Status and, at `RequestResponse`, the object; a streamed body (a watch, a log) gets
+/// `ResponseStarted` now and `ResponseComplete` when it ends or the client goes away.
+async fn audit_response(record: Option<audit::Record>, resp: Response<Body>) -> Response<Body> {
+    let Some(mut rec) = record else {
+        return resp;
+    };
+    let code = resp.status().as_u16();
+    if hyper::body::Body::size_hint(resp.body()).exact().is_none() {
+        rec.response(code, None);
+        rec.started(code);
+        return resp.map(|b| {
+            AuditedBody {
+                inner: b,
+                record: Some(rec),
+            }
+            .boxed()
+        });
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let json = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"))
+        .then(|| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .flatten();
+    rec.response(code, json.as_ref());
+    rec.complete();
+    Response::from_parts(parts, http::full(bytes))
+}
+
+/// A streamed response body whose audit record completes when the stream ends or is dropped.
+struct AuditedBody {
+    inner: Body,
+    record: Option<audit::Record>,
+}
+
+impl hyper::body::Body for AuditedBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.record.take();
+        }
+        polled
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+async fn serve_request(
+    api: &Arc<Api>,
+    remote: Option<IpAddr>,
+    cert_user: Option<(String, Vec<String>)>,
+    req: Request<ReqBody>,
+    received: jiff::Timestamp,
+    audit_id: &str,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
     let q = http::query(req.uri().query());
     let segs: Vec<&str> = path
         .trim_matches('/')
@@ -409,52 +565,110 @@ pub async fn handle(
         ["apis", g, v, rest @ ..] if !rest.is_empty() => Some(parse_target(g, v, rest)),
         _ => None,
     };
-    let target = match target {
-        Some(Ok(t)) => Some(t),
-        Some(Err(e)) => {
-            // Authentication still comes first on a real server; an anonymous user gets 403.
-            let user = match super::auth::authenticate(&api, cert_user.as_ref(), &req).await {
-                Ok(u) => u,
-                Err(e) => return http::error(&e),
-            };
-            if user.is_anonymous() {
-                let attrs = Attributes {
-                    verb: req.method().as_str().to_lowercase(),
-                    target: None,
-                    path: path.clone(),
-                };
-                return http::error(&super::auth::forbidden(&user, &attrs));
-            }
-            return http::error(&e);
-        }
-        None => None,
+    let (target, route_error) = match target {
+        Some(Ok(t)) => (Some(t), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
+    let http_verb = || match *req.method() {
+        Method::GET | Method::HEAD => "get".to_string(),
+        Method::POST => "post".into(),
+        Method::PUT => "put".into(),
+        Method::PATCH => "patch".into(),
+        Method::DELETE => "delete".into(),
+        _ => "options".into(),
     };
     let attrs = Attributes {
         verb: match &target {
             Some(t) => verb_of(req.method(), t, &q),
-            None => match *req.method() {
-                Method::GET | Method::HEAD => "get".into(),
-                Method::POST => "post".into(),
-                Method::PUT => "put".into(),
-                Method::PATCH => "patch".into(),
-                Method::DELETE => "delete".into(),
-                _ => "options".into(),
-            },
+            // A path no route serves is a non-resource request to RBAC (its lower-cased method).
+            None if route_error.is_some() => req.method().as_str().to_lowercase(),
+            None => http_verb(),
         },
         target: target.clone(),
         path: path.clone(),
     };
-    let user = match super::auth::authenticate(&api, cert_user.as_ref(), &req).await {
+    // Authentication comes first on a real server (WithAuthentication is outside WithAudit).
+    let user = match super::auth::authenticate(api, cert_user.as_ref(), &req).await {
         Ok(u) => u,
-        Err(e) => return http::error(&e),
+        Err(e) => {
+            if let Some(a) = &api.audit {
+                let anon = super::auth::User {
+                    name: String::new(),
+                    groups: vec![],
+                    uid: String::new(),
+                };
+                a.unauthorized(audit_info(
+                    &attrs, &anon, &uri, &req, remote, received, audit_id,
+                ));
+            }
+            return http::error(&e);
+        }
     };
-    if let Err(e) = super::auth::authorize(&api, &user, &attrs).await {
-        return http::error(&e);
+    let mut record = api.audit.as_ref().and_then(|a| {
+        a.begin(audit_info(
+            &attrs, &user, &uri, &req, remote, received, audit_id,
+        ))
+    });
+    if let Some(e) = route_error {
+        // An anonymous user gets 403 for a path nobody serves, others the 404.
+        let err = if user.is_anonymous() {
+            super::auth::forbidden(&user, &attrs)
+        } else {
+            e
+        };
+        return audit_response(record, http::error(&err)).await;
     }
-    match target {
-        Some(t) => super::rest::serve(api, user, t, attrs.verb, q, req).await,
-        None => super::discovery::serve(&api, &path, &q, &req).await,
+    if let Err(e) = super::auth::authorize(api, &user, &attrs).await {
+        if let Some(r) = record.as_mut() {
+            r.annotate("authorization.k8s.io/decision", "forbid");
+            r.annotate("authorization.k8s.io/reason", "");
+        }
+        return audit_response(record, http::error(&e)).await;
     }
+    if let Some(r) = record.as_mut() {
+        r.annotate("authorization.k8s.io/decision", "allow");
+        r.annotate(
+            "authorization.k8s.io/reason",
+            if user.is_anonymous() {
+                ""
+            } else {
+                "labsim: authenticated users may do everything (RBAC is stored, not enforced)"
+            },
+        );
+    }
+    // The request body, for the record (objectRef completion and requestObject).
+    let mut req = req;
+    if let Some(r) = record.as_mut()
+        && target.is_some()
+        && matches!(
+            *req.method(),
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        )
+    {
+        let (parts, body) = req.into_parts();
+        let bytes = match http::read_body(body).await {
+            Ok(b) => b,
+            Err(e) => return audit_response(record, http::error(&e)).await,
+        };
+        let ct = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
+        if !bytes.iter().all(u8::is_ascii_whitespace)
+            && let Ok(v) = http::parse_body(&bytes, &ct)
+        {
+            r.request_body(&v, parts.method == Method::PATCH);
+        }
+        req = Request::from_parts(parts, http::req_body(bytes));
+    }
+    let resp = match target {
+        Some(t) => super::rest::serve(api.clone(), user, t, attrs.verb, q, req).await,
+        None => super::discovery::serve(api, &path, &q, &req).await,
+    };
+    audit_response(record, resp).await
 }
 
 /// The JSON `{"paths": [...]}` of `/`.

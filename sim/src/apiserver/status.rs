@@ -176,12 +176,20 @@ pub enum ApiError {
     /// 415.
     #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
     UnsupportedMediaType(&'static str),
+    /// 415 from the router (go-restful's own error, for a route that does not consume the
+    /// request's media type), as kube-apiserver's service error handler turns it into a Status.
+    #[error("415: Unsupported Media Type")]
+    RouteUnsupportedMediaType,
     /// 500 with a message.
     #[error("{0}")]
     Internal(String),
     /// 504/500: storage unavailable.
     #[error("{0}")]
     Storage(String),
+    /// 500 without a reason: an error that is not an API status, passed on as is (etcd's client
+    /// errors when etcd cannot be reached).
+    #[error("{0}")]
+    Unavailable(String),
     /// A `Status` made from another server's plain-text answer (apiserver
     /// `registry/generic/rest/response_checker.go` with apimachinery `pkg/api/errors`
     /// `NewInternalError`/`NewGenericServerResponse`).
@@ -364,9 +372,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => 405,
             ApiError::Expired { .. } | ApiError::Gone(_) => 410,
             ApiError::TooManyRequests { .. } => 429,
-            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::UnsupportedMediaType(_) | ApiError::RouteUnsupportedMediaType => 415,
             ApiError::Internal(_) => 500,
-            ApiError::Storage(_) => 500,
+            ApiError::Storage(_) | ApiError::Unavailable(_) => 500,
             ApiError::Generic { code, .. } => *code,
         }
     }
@@ -384,8 +392,11 @@ impl ApiError {
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Expired { .. } | ApiError::Gone(_) => "Expired",
             ApiError::TooManyRequests { .. } => "TooManyRequests",
-            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::UnsupportedMediaType(_) | ApiError::RouteUnsupportedMediaType => {
+                "UnsupportedMediaType"
+            }
             ApiError::Internal(_) | ApiError::Storage(_) => "InternalError",
+            ApiError::Unavailable(_) => "",
             ApiError::Generic { reason, .. } => reason,
         }
     }
@@ -401,6 +412,12 @@ impl ApiError {
             "reason": self.reason(),
             "code": self.code(),
         });
+        // StatusReasonUnknown is "" and `reason` is omitempty.
+        if self.reason().is_empty()
+            && let Some(m) = s.as_object_mut()
+        {
+            m.remove("reason");
+        }
         let details = match self {
             ApiError::NotFound {
                 resource,
@@ -465,7 +482,10 @@ impl ApiError {
                 }
                 Some(d)
             }
-            ApiError::NoRoute => Some(json!({})),
+            // NewGenericServerResponse: router errors carry empty (but present) details.
+            ApiError::NoRoute
+            | ApiError::MethodNotAllowed
+            | ApiError::RouteUnsupportedMediaType => Some(json!({})),
             ApiError::TooManyRequests { causes, .. } => Some(
                 json!({"causes": causes.iter().map(|(r, m)| json!({"reason": r, "message": m})).collect::<Vec<_>>()}),
             ),

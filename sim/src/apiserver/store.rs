@@ -24,7 +24,12 @@ pub struct Store {
 /// (60 s) and lengthens its TTL by that much (apiserver/pkg/storage/etcd3/lease_manager.go).
 const LEASE_REUSE_SECS: u64 = 60;
 
-fn storage(e: EtcdError) -> ApiError {
+/// An etcd error as kube-apiserver reports it. etcd being unreachable is the gRPC `Unavailable`
+/// error of etcd's client, which kube-apiserver passes on as is: a 500 Status without a reason
+/// (responsewriters `ErrorToAPIStatus` for errors that are not API statuses), so kubectl prints
+/// `Error from server: rpc error: code = Unavailable desc = …`.
+pub fn storage(e: EtcdError) -> ApiError {
+    use crate::client::transport::TransportError;
     match e {
         EtcdError::Compacted {
             requested,
@@ -33,6 +38,25 @@ fn storage(e: EtcdError) -> ApiError {
             requested,
             current: compact_revision,
         },
+        EtcdError::Transport {
+            source: TransportError::Connect { addr, source },
+            ..
+        } => ApiError::Unavailable(format!(
+            "rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp {addr}: connect: {}\"",
+            crate::runtime::client::go_errno_text(&source)
+        )),
+        EtcdError::Transport {
+            source: TransportError::Http { .. },
+            ..
+        } => ApiError::Unavailable(
+            "rpc error: code = Unavailable desc = error reading from server: EOF".into(),
+        ),
+        EtcdError::Transport {
+            source: TransportError::Tls { source, .. },
+            ..
+        } => ApiError::Unavailable(format!(
+            "rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: {source}\""
+        )),
         other => ApiError::Storage(other.to_string()),
     }
 }

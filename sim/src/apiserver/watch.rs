@@ -31,8 +31,9 @@ use super::store::decode;
 use super::tables::{self, IncludeObject};
 use crate::etcd::{RangeOptions, WatchEvent, WatchMessage};
 
-/// A response body fed by a channel.
-pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
+/// A response body fed by a channel; an error item breaks the connection (hyper abandons a body
+/// that fails, so the client sees the chunked stream cut short, as on a connection reset).
+pub struct ChannelBody(pub mpsc::Receiver<Result<Bytes, std::io::Error>>);
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
@@ -41,12 +42,15 @@ impl hyper::body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        self.0.poll_recv(cx).map(|o| o.map(|b| b.map(Frame::data)))
     }
 }
 
 /// A streaming response with `content-type`.
-pub fn streaming(content_type: &str, rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+pub fn streaming(
+    content_type: &str,
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> Response<Body> {
     Response::builder()
         .status(200)
         .header("content-type", content_type)
@@ -143,7 +147,7 @@ pub async fn serve(
                 }
                 Err(crate::etcd::EtcdError::Server { message, .. })
                     if message.contains("future revision") => {}
-                Err(e) => return Err(ApiError::Storage(e.to_string())),
+                Err(e) => return Err(super::store::storage(e)),
                 Ok(_) => {}
             }
         }
@@ -154,13 +158,16 @@ pub async fn serve(
         .etcd
         .watch(&prefix, true, start)
         .await
-        .map_err(|e| ApiError::Storage(e.to_string()))?;
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
+        .map_err(super::store::storage)?;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let ns_depth = if res.namespaced && ns.is_none() { 1 } else { 0 };
+    let mut faults = api.faults.subscribe();
+    let drops_at_start = faults.borrow_and_update().drop_watches;
+    let etcd = api.store.etcd.clone();
     tokio::spawn(async move {
+        let send = |b: Bytes| tx.send(Ok(b));
         for obj in initial {
-            if tx
-                .send(encode_event(res, "ADDED", obj, want, include))
+            if send(encode_event(res, "ADDED", obj, want, include))
                 .await
                 .is_err()
             {
@@ -168,6 +175,10 @@ pub async fn serve(
             }
         }
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        // The revision to resume from if etcd's stream breaks (etcd's client re-creates a watch
+        // from the next revision after the last one it delivered, clientv3 watcher.go).
+        let mut next_rev = start;
+        let mut faults_live = true;
         loop {
             let next = async {
                 match deadline {
@@ -178,8 +189,26 @@ pub async fn serve(
             let msg = tokio::select! {
                 m = next => m,
                 _ = tx.closed() => return,
+                changed = faults.changed(), if faults_live => {
+                    faults_live = changed.is_ok();
+                    // labsim fault drop-watches: break the connection, as a reset would.
+                    if faults_live && faults.borrow_and_update().drop_watches > drops_at_start {
+                        let _ = tx
+                            .send(Err(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionReset,
+                                "labsim fault drop-watches",
+                            )))
+                            .await;
+                        return;
+                    }
+                    continue;
+                }
             };
-            let Some(Some(msg)) = msg else { return };
+            let Some(msg) = msg else { return };
+            let msg = match msg {
+                Some(m) => m,
+                None => WatchMessage::Failed("watch stream ended".into()),
+            };
             match msg {
                 WatchMessage::Events { events, .. } => {
                     for ev in events {
@@ -187,6 +216,7 @@ pub async fn serve(
                             WatchEvent::Put { kv, prev } => (kv, prev, false),
                             WatchEvent::Delete { kv, prev } => (kv, prev, true),
                         };
+                        next_rev = next_rev.max(kv.mod_revision + 1);
                         if kv.key[prefix.len().min(kv.key.len())..]
                             .matches('/')
                             .count()
@@ -219,19 +249,20 @@ pub async fn serve(
                                 (false, false) => continue,
                             }
                         };
-                        if tx.send(line).await.is_err() {
+                        if send(line).await.is_err() {
                             return;
                         }
                     }
                 }
                 WatchMessage::Progress(rev) => {
+                    next_rev = next_rev.max(rev + 1);
                     if bookmarks {
                         let b = json!({"kind": res.kind, "apiVersion": res.group_version(), "metadata": {"resourceVersion": rev.to_string()}});
                         let mut line =
                             serde_json::to_vec(&json!({"type": "BOOKMARK", "object": b}))
                                 .expect("JSON");
                         line.push(b'\n');
-                        if tx.send(Bytes::from(line)).await.is_err() {
+                        if send(Bytes::from(line)).await.is_err() {
                             return;
                         }
                     }
@@ -241,12 +272,32 @@ pub async fn serve(
                         requested: start - 1,
                         current: c,
                     };
-                    let _ = tx
-                        .send(encode_event(res, "ERROR", e.status(), Want::Json, include))
-                        .await;
+                    let _ = send(encode_event(res, "ERROR", e.status(), Want::Json, include)).await;
                     return;
                 }
-                WatchMessage::Failed(_) => return,
+                WatchMessage::Failed(_) => {
+                    // etcd went away (a restart): keep the client's watch and re-create etcd's
+                    // from the next revision once etcd answers again, as the etcd client does
+                    // for kube-apiserver; the client's own timeout still ends it.
+                    let mut backoff = Duration::from_millis(100);
+                    loop {
+                        let wait = tokio::time::sleep(backoff);
+                        tokio::select! {
+                            _ = wait => {}
+                            _ = tx.closed() => return,
+                        }
+                        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                            return;
+                        }
+                        match etcd.watch(&prefix, true, next_rev).await {
+                            Ok(nw) => {
+                                w = nw;
+                                break;
+                            }
+                            Err(_) => backoff = (backoff * 2).min(Duration::from_secs(1)),
+                        }
+                    }
+                }
             }
         }
     });

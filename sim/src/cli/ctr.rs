@@ -54,6 +54,30 @@ struct Ctr {
     namespace: String,
 }
 
+/// Go's `flag` package error for a flag nobody defined (always one dash).
+fn undefined_flag(arg: &str) -> String {
+    let name = arg.trim_start_matches('-');
+    let name = name.split_once('=').map_or(name, |(n, _)| n);
+    format!("flag provided but not defined: -{name}")
+}
+
+/// The flags of the `list` subcommands: `--quiet`/`-q` (filters are positional).
+fn list_quiet(rest: &[String]) -> Result<bool, String> {
+    let mut quiet = false;
+    for a in rest {
+        match a.as_str() {
+            "-q" | "--quiet" | "-q=true" | "--quiet=true" => quiet = true,
+            "-q=false" | "--quiet=false" => quiet = false,
+            "--" => break,
+            other if other.starts_with('-') && other.len() > 1 => {
+                return Err(undefined_flag(other));
+            }
+            _ => {}
+        }
+    }
+    Ok(quiet)
+}
+
 impl Ctr {
     fn call(&self, req: Request) -> Result<Reply, String> {
         call_blocking(Path::new(&self.address), &req).map_err(|e| match e {
@@ -72,7 +96,7 @@ fn containers(ctr: &Ctr, args: &[String]) -> Result<(), String> {
     let (sub, rest) = args.split_first().ok_or("")?;
     match sub.as_str() {
         "list" | "ls" => {
-            let quiet = rest.iter().any(|a| a == "-q" || a == "--quiet");
+            let quiet = list_quiet(rest)?;
             let Reply::CtrContainers { items } = ctr.call(Request::CtrContainers {
                 namespace: ctr.namespace.clone(),
             })?
@@ -98,7 +122,7 @@ fn tasks(ctr: &Ctr, args: &[String]) -> Result<(), String> {
     let (sub, rest) = args.split_first().ok_or("")?;
     match sub.as_str() {
         "list" | "ls" => {
-            let quiet = rest.iter().any(|a| a == "-q" || a == "--quiet");
+            let quiet = list_quiet(rest)?;
             let Reply::CtrTasks { items } = ctr.call(Request::CtrTasks {
                 namespace: ctr.namespace.clone(),
             })?
@@ -139,12 +163,7 @@ fn tasks(ctr: &Ctr, args: &[String]) -> Result<(), String> {
                         signal = parse_signal(&v).ok_or_else(|| format!("invalid signal {v:?}"))?;
                     }
                     "-a" | "--all" => all = true,
-                    _ if a.starts_with('-') => {
-                        return Err(format!(
-                            "flag provided but not defined: {}",
-                            name.trim_start_matches('-')
-                        ));
-                    }
+                    _ if a.starts_with('-') => return Err(undefined_flag(a)),
                     _ => id = Some(a.to_string()),
                 }
                 i += 1;
@@ -172,7 +191,7 @@ fn images(ctr: &Ctr, args: &[String]) -> Result<(), String> {
     let (sub, rest) = args.split_first().ok_or("")?;
     match sub.as_str() {
         "list" | "ls" => {
-            let quiet = rest.iter().any(|a| a == "-q" || a == "--quiet");
+            let quiet = list_quiet(rest)?;
             let items = if ctr.namespace == crate::runtime::K8S_NAMESPACE {
                 let Reply::Images { items } = ctr.call(Request::ListImages)? else {
                     return Err("unexpected reply".into());
@@ -261,12 +280,7 @@ pub fn main(args: &[String]) -> u8 {
                 );
                 return 0;
             }
-            other => {
-                return fail(&format!(
-                    "flag provided but not defined: {}",
-                    other.trim_start_matches('-')
-                ));
-            }
+            other => return fail(&undefined_flag(other)),
         }
         i += 1;
     }

@@ -1,6 +1,7 @@
 //! Go's formatting as the real node tools print it: `text/tabwriter` tables, go-units human
-//! durations and sizes, `time.Duration.String()`, and `encoding/json` indentation with object keys
-//! in a chosen order.
+//! durations and sizes, `time.Duration.String()` and `time.ParseDuration` (every component's
+//! duration flags and config fields), and `encoding/json` indentation with object keys in a chosen
+//! order.
 
 use std::fmt::Write as _;
 
@@ -226,6 +227,58 @@ pub fn go_duration(nanos: u128) -> String {
     out
 }
 
+/// [`go_duration`] of a [`std::time::Duration`] (`40s`, `5m0s`, `1h0m0s`, `501ms`, `1.5s`).
+pub fn format_go_duration(d: std::time::Duration) -> String {
+    go_duration(d.as_nanos())
+}
+
+/// Go's `time.ParseDuration`: a sequence of decimal numbers, each with a unit `ns`, `us`/`µs`,
+/// `ms`, `s`, `m`, `h` (`300ms`, `1.5h`, `2h45m`, `0`, `+5s`). Negative durations are refused: no
+/// flag or field labsim reads takes one, and [`std::time::Duration`] cannot hold them.
+///
+/// # Errors
+/// Go's messages (`time/format.go`): `time: invalid duration "x"`, `time: missing unit in
+/// duration "10"`, `time: unknown unit "x" in duration "5x"`.
+pub fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("time: invalid duration {text:?}");
+    let s = text.strip_prefix('+').unwrap_or(text);
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return Err(invalid());
+    }
+    let mut nanos = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 || rest[..num_len] == *"." {
+            return Err(invalid());
+        }
+        let num: f64 = rest[..num_len].parse().map_err(|_| invalid())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("time: missing unit in duration {text:?}")),
+            u => return Err(format!("time: unknown unit {u:?} in duration {text:?}")),
+        };
+        nanos += num * scale;
+    }
+    Ok(std::time::Duration::from_nanos(nanos.round() as u64))
+}
+
 /// A JSON value whose object keys keep the order they were given in (Go structs and protojson
 /// print fields in declaration order).
 #[derive(Debug, Clone, PartialEq)]
@@ -336,7 +389,8 @@ impl J {
     }
 }
 
-/// A JSON string as Go's `encoding/json` writes it (HTML-escaping `<`, `>`, `&`).
+/// A JSON string as Go's `encoding/json` writes it (HTML-escaping `<`, `>`, `&`; U+2028 and U+2029
+/// escaped too).
 pub fn go_json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -350,6 +404,8 @@ pub fn go_json_string(s: &str) -> String {
             '<' => out.push_str("\\u003c"),
             '>' => out.push_str("\\u003e"),
             '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
@@ -363,6 +419,41 @@ pub fn go_json_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations_parse_and_print_as_go_does() {
+        use std::time::Duration;
+        let p = parse_go_duration;
+        assert_eq!(p("40s").unwrap(), Duration::from_secs(40));
+        assert_eq!(p("4m0s").unwrap(), Duration::from_secs(240));
+        assert_eq!(p("24h").unwrap(), Duration::from_secs(86400));
+        assert_eq!(p("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(p("300ms").unwrap(), Duration::from_millis(300));
+        assert_eq!(p("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(p("+5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(p("0").unwrap(), Duration::ZERO);
+        assert_eq!(
+            p("10").unwrap_err(),
+            "time: missing unit in duration \"10\""
+        );
+        assert_eq!(
+            p("5x").unwrap_err(),
+            "time: unknown unit \"x\" in duration \"5x\""
+        );
+        assert_eq!(p("x").unwrap_err(), "time: invalid duration \"x\"");
+        assert_eq!(p("").unwrap_err(), "time: invalid duration \"\"");
+        assert_eq!(p("-5s").unwrap_err(), "time: invalid duration \"-5s\"");
+        let f = format_go_duration;
+        assert_eq!(f(Duration::from_secs(40)), "40s");
+        assert_eq!(f(Duration::from_secs(240)), "4m0s");
+        assert_eq!(f(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(f(Duration::from_secs(86400)), "24h0m0s");
+        assert_eq!(f(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(f(Duration::from_millis(501)), "501ms");
+        assert_eq!(f(Duration::from_millis(100)), "100ms");
+        assert_eq!(f(Duration::from_nanos(502_284_696)), "502.284696ms");
+        assert_eq!(f(Duration::ZERO), "0s");
+    }
 
     #[test]
     fn tabwriter_matches_go() {

@@ -36,6 +36,21 @@ pub struct LeaderConfig {
     pub retry_period: Duration,
 }
 
+impl LeaderConfig {
+    /// This process as a candidate for the Lease `namespace/name` with the `--leader-elect-*`
+    /// timings (lease duration, renew deadline, retry period).
+    pub fn candidate(namespace: &str, name: &str, timings: (Duration, Duration, Duration)) -> Self {
+        LeaderConfig {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            identity: identity(),
+            lease_duration: timings.0,
+            renew_deadline: timings.1,
+            retry_period: timings.2,
+        }
+    }
+}
+
 /// The identity client-go components use: hostname, `_`, a random UUID.
 pub fn identity() -> String {
     let host = nix::unistd::gethostname()

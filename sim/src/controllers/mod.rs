@@ -201,6 +201,38 @@ pub fn all_keys(inf: &Informer) -> Vec<String> {
     inf.store.list().iter().map(util::key).collect()
 }
 
+/// Runs a controller whose key is a namespace (the root CA publisher, the ServiceAccounts
+/// controller): every namespace added or changed is queued (all of them at each relist), and so
+/// are the namespaces `owned` picks from changes of `resource`, the objects it keeps in each
+/// namespace; `sync(namespaces, objects, namespace)` reconciles one.
+pub async fn run_per_namespace<O, F, Fut>(
+    ctx: &Ctx,
+    resource: &str,
+    owned: O,
+    name: &'static str,
+    sync: F,
+) where
+    O: Fn(&Change) -> Vec<String> + Send + 'static,
+    F: Fn(Informer, Informer, String) -> Fut,
+    Fut: Future<Output = Result<Option<Duration>, SyncError>>,
+{
+    let namespaces = ctx.informers.get("namespaces");
+    let objects = ctx.informers.get(resource);
+    let q = WorkQueue::new();
+    let ns_all = namespaces.clone();
+    feed(
+        &namespaces,
+        q.clone(),
+        |c| match c {
+            Change::Applied(o) => vec![util::name(o).to_string()],
+            _ => vec![],
+        },
+        move || all_keys(&ns_all),
+    );
+    feed(&objects, q.clone(), owned, Vec::new);
+    work(name, q, |ns| sync(namespaces.clone(), objects.clone(), ns)).await;
+}
+
 fn version_from_env() -> Result<Minor, crate::version::VersionError> {
     match std::env::var("LABSIM_KUBERNETES_VERSION") {
         Ok(v) if !v.trim().is_empty() => v.parse(),
@@ -208,8 +240,31 @@ fn version_from_env() -> Result<Minor, crate::version::VersionError> {
     }
 }
 
-/// Entry point of `labsim kube-controller-manager …`.
-pub fn main(args: Vec<String>) -> ExitCode {
+/// What a control-plane component's command does (kube-controller-manager, kube-scheduler):
+/// its flags, its help text, its options, its run loop and how it reports a failed run.
+pub struct Component<O, OE, Fut> {
+    /// The flags of the version (`$LABSIM_KUBERNETES_VERSION`, the image tag).
+    pub flag_set: fn(Minor) -> flags::FlagSet,
+    /// What `--help` prints before the usage.
+    pub help: &'static str,
+    /// The options from the flags.
+    pub options: fn(&flags::Flags, Minor) -> Result<O, OE>,
+    /// The component's loops.
+    pub run: fn(O) -> Fut,
+    /// klog's source file and message for a failed run (`controllermanager.go`, `Error running
+    /// controller manager`).
+    pub failure: (&'static str, &'static str),
+}
+
+/// The command of a control-plane component, as component-base/cli/run.go runs one: flag errors
+/// print the usage, then `Error: …`, exit 1; `--help` prints the help; the component runs until it
+/// fails (klog error, exit 1) or SIGTERM/SIGINT (exit 0).
+pub fn component_main<O, OE, Fut, RE>(c: Component<O, OE, Fut>, args: &[String]) -> ExitCode
+where
+    OE: std::fmt::Display,
+    Fut: Future<Output = Result<(), RE>>,
+    RE: std::fmt::Display,
+{
     let minor = match version_from_env() {
         Ok(m) => m,
         Err(e) => {
@@ -217,8 +272,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let set = options::flag_set(minor);
-    let flags = match set.parse(&args) {
+    let set = (c.flag_set)(minor);
+    let flags = match set.parse(args) {
         Ok(f) => f,
         Err(e) => {
             // component-base/cli/run.go: usage first, then the error; exit 1.
@@ -228,13 +283,10 @@ pub fn main(args: Vec<String>) -> ExitCode {
         }
     };
     if flags.bool("help", false) {
-        println!(
-            "The Kubernetes controller manager is a daemon that embeds\nthe core control loops shipped with Kubernetes (labsim).\n\n{}",
-            set.usage()
-        );
+        println!("{}\n\n{}", c.help, set.usage());
         return ExitCode::SUCCESS;
     }
-    let opts = match Options::from_flags(&flags, minor) {
+    let opts = match (c.options)(&flags, minor) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -252,18 +304,67 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let (site, what) = c.failure;
     runtime.block_on(async move {
         tokio::select! {
-            r = run(opts) => match r {
+            r = (c.run)(opts) => match r {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    klog('E', "controllermanager.go", &format!("\"Error running controller manager\" err=\"{e}\""));
+                    klog('E', site, &format!("\"{what}\" err=\"{e}\""));
                     ExitCode::from(1)
                 }
             },
             _ = terminated() => ExitCode::SUCCESS,
         }
     })
+}
+
+/// Entry point of `labsim kube-controller-manager …`.
+pub fn main(args: Vec<String>) -> ExitCode {
+    component_main(
+        Component {
+            flag_set: options::flag_set,
+            help: "The Kubernetes controller manager is a daemon that embeds\nthe core control loops shipped with Kubernetes (labsim).",
+            options: Options::from_flags,
+            run,
+            failure: ("controllermanager.go", "Error running controller manager"),
+        },
+        &args,
+    )
+}
+
+/// Serves a component's secure port (health endpoints) when `secure_port` is not 0 and, when
+/// `leader` is given, waits until this candidate holds the Lease (client-go leaderelection logs the
+/// attempt): what kube-controller-manager and kube-scheduler do before their loops start.
+///
+/// # Errors
+/// [`health::HealthError`] when the secure port cannot be served.
+pub async fn serve_and_elect(
+    client: &Client,
+    component: &'static str,
+    bind_address: Option<&str>,
+    secure_port: u16,
+    leader: Option<leader::LeaderConfig>,
+) -> Result<Option<leader::Elector>, health::HealthError> {
+    if secure_port != 0 {
+        let addr = health::listen_addr(bind_address, secure_port)?;
+        health::serve(addr, component).await?;
+    }
+    let Some(config) = leader else {
+        return Ok(None);
+    };
+    klog(
+        'I',
+        "leaderelection.go",
+        &format!(
+            "\"attempting to acquire leader lease...\" lease=\"{}/{}\"",
+            config.namespace, config.name
+        ),
+    );
+    let mut e = leader::Elector::new(client.clone(), config);
+    e.acquire(&Recorder::new(client.clone(), component, ""))
+        .await;
+    Ok(Some(e))
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -304,37 +405,22 @@ pub async fn run(opts: Options) -> Result<(), ManagerError> {
         "controllermanager.go",
         &format!("\"Starting\" version=\"{}\"", opts.minor.git_version()),
     );
-    if opts.secure_port != 0 {
-        let addr = health::listen_addr(opts.bind_address.as_deref(), opts.secure_port)?;
-        health::serve(addr, "kube-controller-manager").await?;
-    }
+    let leader = opts.leader_elect.then(|| {
+        leader::LeaderConfig::candidate(
+            &opts.lease_namespace,
+            &opts.lease_name,
+            (opts.lease_duration, opts.renew_deadline, opts.retry_period),
+        )
+    });
+    let mut elector = serve_and_elect(
+        &client,
+        "kube-controller-manager",
+        opts.bind_address.as_deref(),
+        opts.secure_port,
+        leader,
+    )
+    .await?;
     let opts = Arc::new(opts);
-    let mut elector = if opts.leader_elect {
-        let mut e = leader::Elector::new(
-            client.clone(),
-            leader::LeaderConfig {
-                namespace: opts.lease_namespace.clone(),
-                name: opts.lease_name.clone(),
-                identity: leader::identity(),
-                lease_duration: opts.lease_duration,
-                renew_deadline: opts.renew_deadline,
-                retry_period: opts.retry_period,
-            },
-        );
-        klog(
-            'I',
-            "leaderelection.go",
-            &format!(
-                "\"attempting to acquire leader lease...\" lease=\"{}/{}\"",
-                opts.lease_namespace, opts.lease_name
-            ),
-        );
-        let recorder = Recorder::new(client.clone(), "kube-controller-manager", "");
-        e.acquire(&recorder).await;
-        Some(e)
-    } else {
-        None
-    };
     let ctx = Ctx {
         informers: Informers::new(client.clone()),
         client,

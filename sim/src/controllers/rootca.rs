@@ -8,8 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::informers::Informer;
-use super::queue::WorkQueue;
-use super::{Ctx, SyncError, feed, util, work};
+use super::{Ctx, SyncError, util};
 use crate::client::{Change, path};
 
 /// The ConfigMap's name (`RootCACertConfigMapName`).
@@ -21,39 +20,22 @@ pub const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify t
 
 /// Runs the publisher with the CA bundle `ca`.
 pub async fn run(ctx: Ctx, ca: String) {
-    let namespaces = ctx.informers.get("namespaces");
-    let configmaps = ctx.informers.get("configmaps");
-    let q = WorkQueue::new();
-    let ns_all = namespaces.clone();
-    feed(
-        &namespaces,
-        q.clone(),
-        |c| match c {
-            Change::Applied(o) => vec![util::name(o).to_string()],
-            _ => vec![],
-        },
-        move || super::all_keys(&ns_all),
-    );
-    feed(
-        &configmaps,
-        q.clone(),
-        |c| match super::informers::changed_object(c) {
-            Some(o) if util::name(o) == CONFIGMAP => vec![util::namespace(o).to_string()],
-            _ => vec![],
-        },
-        Vec::new,
-    );
     let ctx = Arc::new(ctx);
     let ca = Arc::new(ca);
-    work("publisher.go", q, |ns| {
-        let (ctx, namespaces, configmaps, ca) = (
-            ctx.clone(),
-            namespaces.clone(),
-            configmaps.clone(),
-            ca.clone(),
-        );
-        async move { sync(&ctx, &namespaces, &configmaps, &ca, &ns).await }
-    })
+    let owned = |c: &Change| match super::informers::changed_object(c) {
+        Some(o) if util::name(o) == CONFIGMAP => vec![util::namespace(o).to_string()],
+        _ => vec![],
+    };
+    super::run_per_namespace(
+        &ctx.clone(),
+        "configmaps",
+        owned,
+        "publisher.go",
+        |namespaces, configmaps, ns| {
+            let (ctx, ca) = (ctx.clone(), ca.clone());
+            async move { sync(&ctx, &namespaces, &configmaps, &ca, &ns).await }
+        },
+    )
     .await;
 }
 

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::queue::WorkQueue;
-use super::{Ctx, SyncError, feed, util, work};
+use super::{Ctx, SyncError, util};
 use crate::client::{Change, path};
 
 /// The accounts every namespace gets (`serviceAccountsToEnsure`).
@@ -15,36 +14,22 @@ pub const ENSURED: &[&str] = &["default"];
 
 /// Runs the controller.
 pub async fn run(ctx: Ctx) {
-    let namespaces = ctx.informers.get("namespaces");
-    let accounts = ctx.informers.get("serviceaccounts");
-    let q = WorkQueue::new();
-    let ns_all = namespaces.clone();
-    feed(
-        &namespaces,
-        q.clone(),
-        |c| match c {
-            Change::Applied(o) => vec![util::name(o).to_string()],
-            _ => vec![],
-        },
-        move || super::all_keys(&ns_all),
-    );
-    // A deleted account brings its namespace back to the queue.
-    feed(
-        &accounts,
-        q.clone(),
-        |c| match c {
-            Change::Deleted(o) => vec![util::namespace(o).to_string()],
-            _ => vec![],
-        },
-        Vec::new,
-    );
     let ctx = Arc::new(ctx);
-    work("serviceaccounts_controller.go", q, |ns| {
-        let ctx = ctx.clone();
-        let namespaces = namespaces.clone();
-        let accounts = accounts.clone();
-        async move { sync(&ctx, &namespaces, &accounts, &ns).await }
-    })
+    // A deleted account brings its namespace back to the queue.
+    let owned = |c: &Change| match c {
+        Change::Deleted(o) => vec![util::namespace(o).to_string()],
+        _ => vec![],
+    };
+    super::run_per_namespace(
+        &ctx.clone(),
+        "serviceaccounts",
+        owned,
+        "serviceaccounts_controller.go",
+        |namespaces, accounts, ns| {
+            let ctx = ctx.clone();
+            async move { sync(&ctx, &namespaces, &accounts, &ns).await }
+        },
+    )
     .await;
 }
 

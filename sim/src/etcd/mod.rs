@@ -303,14 +303,30 @@ impl Etcd {
     }
 
     async fn call(&self, call: &'static str, body: Value) -> Result<Value, EtcdError> {
-        let resp = self
-            .transport
-            .send(self.request(call, &body))
-            .await
-            .map_err(|source| EtcdError::Transport {
-                endpoint: self.endpoint.clone(),
-                source,
-            })?;
+        // etcd's client retries reads (Range is a "repeatable" RPC) that fail because etcd cannot
+        // be reached, up to 100 times 25 ms apart (clientv3 retry_interceptor.go,
+        // defaultUnaryMaxRetries and defaultBackoffWaitBetween); writes fail at once.
+        let attempts = if call == "/v3/kv/range" { 100 } else { 1 };
+        let mut tries = 0;
+        let resp = loop {
+            tries += 1;
+            match self.transport.send(self.request(call, &body)).await {
+                Ok(r) => break r,
+                Err(
+                    TransportError::Connect { .. }
+                    | TransportError::Tls { .. }
+                    | TransportError::Http { .. },
+                ) if tries < attempts => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                Err(source) => {
+                    return Err(EtcdError::Transport {
+                        endpoint: self.endpoint.clone(),
+                        source,
+                    });
+                }
+            }
+        };
         let v: Value = serde_json::from_slice(&resp.body).map_err(|e| EtcdError::Decode {
             call,
             detail: format!("{e}: {}", String::from_utf8_lossy(&resp.body)),

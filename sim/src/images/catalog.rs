@@ -95,6 +95,35 @@ fn valid_tag(t: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
+/// Splits a repository name into registry and path as docker/distribution does
+/// (`reference/normalize.go` `splitDockerDomain`): the first component is a registry when it has a
+/// `.` or `:`, is `localhost`, or has upper case; otherwise the name is on `docker.io`, where a
+/// one-component name is under `library/` (`index.docker.io` is `docker.io` too).
+pub fn split_docker_domain(name: &str) -> (String, String) {
+    let (domain, path) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
+                || first.to_lowercase() != first =>
+        {
+            (first.to_string(), rest.to_string())
+        }
+        _ => ("docker.io".to_string(), name.to_string()),
+    };
+    let domain = if domain == "index.docker.io" {
+        "docker.io".to_string()
+    } else {
+        domain
+    };
+    let path = if domain == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
+    (domain, path)
+}
+
 impl Reference {
     /// Parses and normalises `s` as containerd does (see the module documentation).
     ///
@@ -133,27 +162,7 @@ impl Reference {
         {
             return Err(invalid());
         }
-        let (domain, path) = match name.split_once('/') {
-            Some((first, rest))
-                if first.contains('.')
-                    || first.contains(':')
-                    || first == "localhost"
-                    || first.to_lowercase() != first =>
-            {
-                (first.to_string(), rest.to_string())
-            }
-            _ => ("docker.io".to_string(), name.to_string()),
-        };
-        let domain = if domain == "index.docker.io" {
-            "docker.io".to_string()
-        } else {
-            domain
-        };
-        let path = if domain == "docker.io" && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
+        let (domain, path) = split_docker_domain(name);
         if path.to_lowercase() != path {
             return Err(ReferenceError::Uppercase(path.to_string()));
         }

@@ -34,10 +34,10 @@ use serde_json::{Value, json};
 
 use super::catalog::ImageSpec;
 use super::contract::ContainerEnv;
-use super::flags::{FlagDef, FlagError, Kind, Parsed, flag, go_usage, parse_go};
 use super::http::{HttpServer, respond};
 use super::log::{Level, go_quote, klog};
 use crate::client::{Change, Client, ListParams, PatchType, Reflector, ReflectorStore, path};
+use crate::gocli::{FlagDef, FlagError, Kind, Parsed, flag, go_usage, parse_go};
 
 const FLAGS: &[FlagDef] = &[
     flag(

@@ -26,10 +26,10 @@ use serde_json::{Value, json};
 
 use super::catalog::ImageSpec;
 use super::contract::ContainerEnv;
-use super::flags::{FlagDef, FlagError, Kind, flag, parse_pflag, pflag_usage};
 use super::http::{HttpServer, go_not_found, respond};
 use super::log::{Level, Val, go_time_string, klog_s};
 use crate::client::{ListParams, Reflector, path};
+use crate::gocli::{FlagDef, FlagError, Kind, flag, parse_pflag, pflag_usage};
 
 const FLAGS: &[FlagDef] = &[
     flag(

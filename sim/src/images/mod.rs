@@ -18,7 +18,6 @@ pub mod control_plane;
 pub mod coredns;
 pub mod etcd;
 pub mod etcd_metrics;
-pub mod flags;
 pub mod flannel;
 pub mod http;
 pub mod kube_proxy;

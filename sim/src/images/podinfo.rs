@@ -32,9 +32,9 @@ use serde_json::json;
 
 use super::catalog::ImageSpec;
 use super::contract::ContainerEnv;
-use super::flags::{FlagDef, FlagError, Kind, flag, parse_pflag, pflag_usage};
 use super::http::{Body, HttpServer, go_not_found, respond};
 use super::log::{Level, stderr, zap_line};
+use crate::gocli::{FlagDef, FlagError, Kind, flag, parse_pflag, pflag_usage};
 
 /// What a podinfo build reports about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -374,7 +374,7 @@ pub fn settings(
             message,
             unhealthy: p.bool("unhealthy"),
             unready: p.bool("unready"),
-            shutdown_timeout: super::flags::parse_duration(&p.get("http-server-shutdown-timeout"))
+            shutdown_timeout: crate::gocli::parse_duration(&p.get("http-server-shutdown-timeout"))
                 .unwrap_or(5.0),
             unimplemented,
         },

@@ -54,44 +54,34 @@ pub enum ConfigError {
     /// A non-flag argument.
     #[error("unknown command {0}")]
     UnknownCommand(String),
+    /// Another command-line error of pflag's.
+    #[error("failed to parse kubelet flag: {0}")]
+    Flag(FlagError),
 }
 
-/// Parses a Go duration (`10s`, `1m0s`, `5m`, `300ms`, `1h30m`, `0`).
-pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_end == 0 {
-            return None;
+impl From<FlagError> for ConfigError {
+    fn from(e: FlagError) -> ConfigError {
+        match e {
+            FlagError::Unknown(name) => ConfigError::UnknownFlag(name),
+            FlagError::MissingValue(name) => ConfigError::MissingValue(name),
+            FlagError::BadValue {
+                flag,
+                value,
+                detail,
+            } => ConfigError::BadValue {
+                flag,
+                value,
+                detail,
+            },
+            other => ConfigError::Flag(other),
         }
-        let n: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[unit_end..];
     }
-    Some(Duration::from_secs_f64(total))
+}
+
+/// Parses a Go duration (`10s`, `1m0s`, `5m`, `300ms`, `1h30m`, `0`):
+/// [`crate::cli::gofmt::parse_go_duration`], `None` when it does not parse.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    crate::cli::gofmt::parse_go_duration(s.trim()).ok()
 }
 
 /// The kubelet's effective configuration.
@@ -182,6 +172,9 @@ pub struct KubeletConfig {
     pub kube_reserved: BTreeMap<String, String>,
     /// `failSwapOn`.
     pub fail_swap_on: bool,
+    /// `failCgroupV1` (`--fail-cgroupv1`, 1.31+) when set; unset means the version's default
+    /// ([`KubeletConfig::fails_on_cgroup_v1`]).
+    pub fail_cgroup_v1: Option<bool>,
     /// `shutdownGracePeriod`.
     pub shutdown_grace_period: Duration,
 }
@@ -237,18 +230,13 @@ impl Default for KubeletConfig {
             system_reserved: BTreeMap::new(),
             kube_reserved: BTreeMap::new(),
             fail_swap_on: true,
+            fail_cgroup_v1: None,
             shutdown_grace_period: Duration::ZERO,
         }
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Str,
-    Bool,
-    Int,
-    Duration,
-}
+use crate::gocli::{FlagDef, FlagError, Kind, Pflag};
 
 /// Flags of the kubelet labsim knows (the node flags, plus config-file fields' flag forms). Flags
 /// removed upstream (`--network-plugin` 1.24, `--container-runtime` 1.27) are unknown here, too.
@@ -293,6 +281,7 @@ const FLAGS: &[(&str, Kind)] = &[
     ("runtime-request-timeout", Kind::Duration),
     ("resolv-conf", Kind::Str),
     ("fail-swap-on", Kind::Bool),
+    ("fail-cgroupv1", Kind::Bool),
     ("cloud-provider", Kind::Str),
     ("provider-id", Kind::Str),
     ("feature-gates", Kind::Str),
@@ -314,7 +303,8 @@ const FLAGS: &[(&str, Kind)] = &[
     ("housekeeping-interval", Kind::Duration),
     ("log-flush-frequency", Kind::Duration),
     ("help", Kind::Bool),
-    ("version", Kind::Str),
+    // component-base verflag: `--version` alone means true (NoOptDefVal).
+    ("version", Kind::OptStr),
 ];
 
 /// Parsed command-line flags (`name` → value; booleans as `true`/`false`).
@@ -325,8 +315,8 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// Parses the kubelet's arguments (pflag rules: `--name=value`, `--name value`, `--bool`,
-    /// `_` and `-` interchangeable in names).
+    /// Parses the kubelet's arguments with pflag's rules ([`crate::gocli`]: `--name=value`,
+    /// `--name value`, `--bool`, `_` and `-` interchangeable in names), flags sorted by name.
     ///
     /// # Errors
     /// [`ConfigError`] for unknown flags, missing values and non-flag arguments.
@@ -341,52 +331,32 @@ impl Flags {
     /// # Errors
     /// [`ConfigError`] for unknown flags, missing values and non-flag arguments.
     pub fn parse_for(args: &[String], minor: Option<u32>) -> Result<Flags, ConfigError> {
-        let mut set = vec![];
-        let mut i = 0;
-        while i < args.len() {
-            let a = &args[i];
-            let Some(body) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
-                return Err(ConfigError::UnknownCommand(a.clone()));
-            };
-            let (name, inline) = match body.split_once('=') {
-                Some((n, v)) => (n.replace('_', "-"), Some(v.to_string())),
-                None => (body.replace('_', "-"), None),
-            };
-            let legacy = (name == "container-runtime" && minor.is_some_and(|m| m < 27))
-                .then_some(&("container-runtime", Kind::Str));
-            let Some((_, kind)) = FLAGS.iter().find(|(n, _)| *n == name).or(legacy) else {
-                return Err(ConfigError::UnknownFlag(name));
-            };
-            let value = match (kind, inline) {
-                (_, Some(v)) => v,
-                (Kind::Bool, None) => "true".to_string(),
-                (_, None) => {
-                    i += 1;
-                    args.get(i)
-                        .cloned()
-                        .ok_or_else(|| ConfigError::MissingValue(name.clone()))?
-                }
-            };
-            let bad = |detail: &str| ConfigError::BadValue {
-                flag: name.clone(),
-                value: value.clone(),
-                detail: detail.to_string(),
-            };
-            match kind {
-                Kind::Bool if value.parse::<bool>().is_err() => {
-                    return Err(bad("strconv.ParseBool: parsing: invalid syntax"));
-                }
-                Kind::Int if value.parse::<i64>().is_err() => {
-                    return Err(bad("strconv.ParseInt: parsing: invalid syntax"));
-                }
-                Kind::Duration if parse_go_duration(&value).is_none() => {
-                    return Err(bad("time: invalid duration"));
-                }
-                _ => {}
-            }
-            set.push((name, value));
-            i += 1;
+        let defs: Vec<FlagDef> = FLAGS
+            .iter()
+            // --fail-cgroupv1 came with KEP-4569 in 1.31.
+            .filter(|(n, _)| !(*n == "fail-cgroupv1" && minor.is_some_and(|m| m < 31)))
+            .chain(
+                [("container-runtime", Kind::Str)]
+                    .iter()
+                    .filter(|_| minor.is_some_and(|m| m < 27)),
+            )
+            .map(|&(name, kind)| FlagDef {
+                name,
+                short: (name.len() == 1).then(|| name.chars().next().unwrap_or('v')),
+                kind,
+                default: "",
+                usage: "",
+            })
+            .collect();
+        let parsed = Pflag::KUBERNETES.parse(&defs, args)?;
+        // cmd/kubelet/app/server.go: the kubelet takes no arguments.
+        if let Some(a) = parsed.args.first() {
+            return Err(ConfigError::UnknownCommand(a.clone()));
         }
+        let set = parsed
+            .given()
+            .flat_map(|(name, values)| values.iter().map(move |v| (name.to_string(), v.clone())))
+            .collect();
         Ok(Flags { set })
     }
 
@@ -579,6 +549,9 @@ impl KubeletConfig {
         if let Some(b) = doc["failSwapOn"].as_bool() {
             self.fail_swap_on = b;
         }
+        if let Some(b) = doc["failCgroupV1"].as_bool() {
+            self.fail_cgroup_v1 = Some(b);
+        }
         if let Some(d) = dur("shutdownGracePeriod") {
             self.shutdown_grace_period = d;
         }
@@ -637,6 +610,7 @@ impl KubeletConfig {
                 "runtime-request-timeout" => self.runtime_request_timeout = d(),
                 "resolv-conf" => self.resolv_conf = v.clone(),
                 "fail-swap-on" => self.fail_swap_on = b(),
+                "fail-cgroupv1" => self.fail_cgroup_v1 = Some(b()),
                 "eviction-hard" => self.eviction_hard = kv_list(&v.replace('<', "=")),
                 "system-reserved" => self.system_reserved = kv_list(v),
                 "kube-reserved" => self.kube_reserved = kv_list(v),
@@ -678,6 +652,12 @@ impl KubeletConfig {
         Ok((cfg, flags))
     }
 
+    /// Whether the kubelet of 1.`minor` refuses a cgroup v1 node: `failCgroupV1` when set, else
+    /// the default, false from 1.31 (KEP-4569) and true from 1.35 (KEP-5573).
+    pub fn fails_on_cgroup_v1(&self, minor: u32) -> bool {
+        self.fail_cgroup_v1.unwrap_or(minor >= 35)
+    }
+
     /// The lease renewal interval: a quarter of the lease duration (pkg/kubelet/nodelease
     /// `renewIntervalFraction` 0.25), so 10 s for the default 40 s.
     pub fn lease_renew_interval(&self) -> Duration {
@@ -691,6 +671,38 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fail_cgroupv1_by_version() {
+        let cfg = KubeletConfig::default();
+        assert!(!cfg.fails_on_cgroup_v1(34));
+        assert!(cfg.fails_on_cgroup_v1(35));
+        let (set, _) =
+            KubeletConfig::load_for(&args(&["--fail-cgroupv1=false"]), Some(36)).unwrap();
+        assert!(!set.fails_on_cgroup_v1(36));
+        assert!(matches!(
+            Flags::parse_for(&args(&["--fail-cgroupv1"]), Some(30)),
+            Err(ConfigError::UnknownFlag(f)) if f == "fail-cgroupv1"
+        ));
+        use crate::node::CgroupVersion::{V1, V2};
+        assert_eq!(super::super::cgroup_v1_refusal(&cfg, 35, V2), None);
+        assert_eq!(super::super::cgroup_v1_refusal(&cfg, 34, V1), None);
+        assert_eq!(
+            super::super::cgroup_v1_refusal(&set, 34, V1),
+            None,
+            "failCgroupV1=false"
+        );
+        let on = KubeletConfig {
+            fail_cgroup_v1: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            super::super::cgroup_v1_refusal(&on, 32, V1).as_deref(),
+            Some(
+                "kubelet is configured to not run on a host using cgroup v1. cgroup v1 support is in maintenance mode"
+            )
+        );
     }
 
     #[test]

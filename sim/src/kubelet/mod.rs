@@ -70,6 +70,35 @@ pub enum KubeletError {
     /// Something else (TLS setup, the API client).
     #[error("failed to run Kubelet: {0}")]
     Other(String),
+    /// The configuration does not suit the node (cmd/kubelet/app/server.go wraps
+    /// `ValidateKubeletConfiguration`'s error with the configuration printed by `%s`, which shows
+    /// its empty TypeMeta).
+    #[error(
+        "failed to validate kubelet configuration, error: {0}, path: &TypeMeta{{Kind:,APIVersion:,}}"
+    )]
+    Validation(String),
+}
+
+/// The validation error of a kubelet that must not run on the node's cgroup v1
+/// (pkg/kubelet/apis/config/validation/validation_linux.go `validateKubeletOSConfiguration`; the
+/// node's hierarchy is its own, [`crate::node::CgroupVersion`]): 1.31–1.34 say maintenance mode,
+/// 1.35 and later that v1 is unsupported (KEP-5573).
+pub fn cgroup_v1_refusal(
+    cfg: &KubeletConfig,
+    minor: u32,
+    cgroup: crate::node::CgroupVersion,
+) -> Option<String> {
+    if minor < 31 || cgroup != crate::node::CgroupVersion::V1 || !cfg.fails_on_cgroup_v1(minor) {
+        return None;
+    }
+    let why = if minor >= 35 {
+        "cgroup v1 support is unsupported and will be removed in a future release"
+    } else {
+        "cgroup v1 support is in maintenance mode"
+    };
+    Some(format!(
+        "kubelet is configured to not run on a host using cgroup v1. {why}"
+    ))
 }
 
 /// `metav1.Time` now.
@@ -147,6 +176,10 @@ pub struct Kubelet {
     pub(crate) static_seen: std::sync::atomic::AtomicBool,
     pub(crate) sources_ready: std::sync::atomic::AtomicBool,
     pub(crate) volumes_refreshed: Mutex<HashMap<String, std::time::Instant>>,
+    /// The node's injected faults (`labsim fault stop-heartbeats`).
+    pub(crate) faults: crate::faults::watcher::FaultWatcher,
+    /// Which heartbeats have logged that the fault holds them.
+    pub(crate) heartbeat_fault_logged: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Kubelet {
@@ -334,6 +367,9 @@ async fn run(args: Vec<String>) -> Result<(), KubeletError> {
     let log = Klog::new(cfg.verbosity);
     let info = node_info.map_err(|e| KubeletError::Node(e.to_string()))?;
     let minor = info.kubernetes_version;
+    if let Some(e) = cgroup_v1_refusal(&cfg, minor.minor(), info.cgroup_version) {
+        return Err(KubeletError::Validation(e));
+    }
     log.info(
         "server.go:487",
         "Kubelet version",
@@ -437,6 +473,8 @@ async fn run(args: Vec<String>) -> Result<(), KubeletError> {
         static_seen: std::sync::atomic::AtomicBool::new(false),
         sources_ready: std::sync::atomic::AtomicBool::new(false),
         volumes_refreshed: Mutex::new(HashMap::new()),
+        faults: crate::faults::watcher::FaultWatcher::start("kubelet"),
+        heartbeat_fault_logged: Mutex::new(Default::default()),
     });
     tokio::spawn(k.clone().run_events(rx));
     // The first runtime status before anything reports it.

@@ -478,6 +478,10 @@ impl Kubelet {
         let mut last_posted: Option<(Value, Instant)> = None;
         let mut was_ready: Option<bool> = None;
         loop {
+            if self.heartbeats_held("node status") {
+                tokio::time::sleep(self.cfg.node_status_update_frequency).await;
+                continue;
+            }
             let current = match client.get(&me).await {
                 Ok(n) => n,
                 Err(e) => {
@@ -543,6 +547,28 @@ impl Kubelet {
         }
     }
 
+    /// Whether `labsim fault stop-heartbeats` holds this node's heartbeats (its `what`, the
+    /// status or the lease) back; the change is logged once each way.
+    fn heartbeats_held(&self, what: &str) -> bool {
+        let held = self.faults.heartbeats_stopped();
+        let mut logged = self.heartbeat_fault_logged.lock().expect("lock");
+        let key = what.to_string();
+        if held && logged.insert(key.clone()) {
+            self.log.info(
+                "labsim",
+                "labsim fault stop-heartbeats: not sending heartbeats",
+                &[("heartbeat", Kv::S(key))],
+            );
+        } else if !held && logged.remove(&key) {
+            self.log.info(
+                "labsim",
+                "labsim fault stop-heartbeats cleared: sending heartbeats again",
+                &[("heartbeat", Kv::S(key))],
+            );
+        }
+        held
+    }
+
     /// Renews the node's Lease every quarter of its duration (nodelease controller).
     async fn run_lease(self: std::sync::Arc<Self>) {
         let Some(client) = self.client.clone() else {
@@ -558,6 +584,10 @@ impl Kubelet {
         let mine = format!("{leases}/{}", self.node_name);
         let interval = self.cfg.lease_renew_interval();
         loop {
+            if self.heartbeats_held("lease") {
+                tokio::time::sleep(interval).await;
+                continue;
+            }
             let now = super::now_micro();
             let owner = self.node_uid().map(|uid| {
                 json!([{"apiVersion": "v1", "kind": "Node", "name": self.node_name, "uid": uid}])

@@ -278,6 +278,23 @@ fn parse_memory(v: &str) -> Result<Option<u64>> {
     Ok(Some(mb))
 }
 
+/// `LABSIM_EVENT_LOG` at the creation of a profile: `1`/`true` asks for labsim's event log (the API
+/// server's audit log, docs/labsim.md "labsim's event log"). Not a minikube setting: real minikube
+/// ignores the variable.
+fn event_log_requested() -> Result<bool> {
+    match std::env::var(crate::apiserver::audit::EVENT_LOG_ENV) {
+        Err(_) => Ok(false),
+        Ok(v) => match v.as_str() {
+            "" | "0" | "false" => Ok(false),
+            "1" | "true" => Ok(true),
+            other => Err(MinikubeError::usage(format!(
+                "{}={other}: use 1 to keep labsim's event log (the API server's audit log), 0 or nothing not to",
+                crate::apiserver::audit::EVENT_LOG_ENV
+            ))),
+        },
+    }
+}
+
 fn start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
     let p = parse(rest, START_FLAGS, "start")?;
     if !p.args.is_empty() {
@@ -398,6 +415,14 @@ fn start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
                     .map_err(|e| MinikubeError::usage(format!("KUBERNETES_VERSION={v}: {e}")))?,
                 _ => Minor::default(),
             };
+            let event_log = event_log_requested()?;
+            // labsim's own knob (docs/labsim.md, "Versions"): the cgroup hierarchy the nodes report.
+            let cgroup_version = match std::env::var("LABSIM_CGROUP_VERSION") {
+                Ok(v) if !v.is_empty() => v
+                    .parse::<crate::node::CgroupVersion>()
+                    .map_err(|e| MinikubeError::usage(format!("LABSIM_CGROUP_VERSION={v}: {e}")))?,
+                _ => crate::node::CgroupVersion::default(),
+            };
             let dir = home.profile(&name).dir().to_path_buf();
             std::fs::create_dir_all(&dir).map_err(|e| internal("HOST_HOME_PERMISSION", e))?;
             let slot = match SlotRegistry::default().allocate(&dir) {
@@ -431,6 +456,8 @@ fn start(console: &Console, home: &Home, rest: &[String]) -> Result<()> {
                 memory_mb,
                 nodes: records,
                 created: jiff::Timestamp::now().to_string(),
+                event_log,
+                cgroup_version,
             };
             prof.save(home)
                 .map_err(|e| internal("HOST_SAVE_PROFILE", e))?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::node::NodeInfo;
+use crate::node::{CgroupVersion, NodeInfo};
 use crate::paths::{Home, NodePaths};
 use crate::version::Minor;
 
@@ -45,6 +45,12 @@ pub struct Profile {
     pub nodes: Vec<NodeRecord>,
     /// When the profile was created (RFC 3339).
     pub created: String,
+    /// Whether the profile keeps labsim's event log (`LABSIM_EVENT_LOG=1` at creation).
+    #[serde(default)]
+    pub event_log: bool,
+    /// The cgroup hierarchy its nodes report (`$LABSIM_CGROUP_VERSION` at creation; v2).
+    #[serde(default)]
+    pub cgroup_version: CgroupVersion,
 }
 
 /// A profile could not be read, written or locked.
@@ -173,6 +179,8 @@ impl Profile {
             slot: self.slot,
             kubernetes_version: self.minor(),
             labsim: labsim.to_path_buf(),
+            event_log: self.event_log,
+            cgroup_version: self.cgroup_version,
         }
     }
 }
@@ -223,6 +231,8 @@ mod tests {
                 })
                 .collect(),
             created: "2026-01-01T00:00:00Z".into(),
+            event_log: false,
+            cgroup_version: CgroupVersion::V2,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct AgentContext {
     pub journal: Arc<Journal>,
     /// The node's service manager.
     pub systemd: Systemd,
+    /// The node's fault state (restarts go through the runtime's socket).
+    pub faults: crate::faults::hub::FaultHub,
 }
 
 /// The agent could not start or serve.
@@ -106,6 +108,12 @@ async fn run() -> Result<(), AgentError> {
         node: info.clone(),
         journal: journal.clone(),
         systemd: systemd.clone(),
+        faults: crate::faults::hub::FaultHub::new(
+            &info.node,
+            Path::new(crate::faults::FAULT_LOG).to_path_buf(),
+            Some(journal.clone()),
+            Path::new(crate::runtime::cri::SOCKET).to_path_buf(),
+        ),
     };
     install_containerd_unit(Path::new(UNIT_DIR));
     systemd.host(CONTAINERD_UNIT);
@@ -254,6 +262,42 @@ async fn serve(
         } => {
             let outcomes = units_request(&ctx.systemd, uid, action, &units, now, lines).await;
             send(&mut w, &Response::Units { outcomes }).await
+        }
+        Request::Fault { fault } => {
+            if uid != 0 {
+                return send(
+                    &mut w,
+                    &Response::Error {
+                        message: "injecting faults needs root".into(),
+                    },
+                )
+                .await;
+            }
+            let reply = match ctx.faults.apply(&fault).await {
+                Ok(record) => Response::FaultApplied { record },
+                Err(message) => Response::Error { message },
+            };
+            send(&mut w, &reply).await
+        }
+        Request::WatchFaults => {
+            let mut rx = ctx.faults.subscribe();
+            let mut eof = [0u8; 1];
+            loop {
+                let state = rx.borrow_and_update().clone();
+                send(&mut w, &Response::Faults { state }).await?;
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    n = reader.read(&mut eof) => {
+                        if n.unwrap_or(0) == 0 {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
         }
         Request::Journal { query, follow } => {
             // Without root (or the adm/systemd-journal groups, which the docker user lacks) only

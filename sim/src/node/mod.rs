@@ -51,6 +51,42 @@ pub struct NodeInfo {
     pub kubernetes_version: Minor,
     /// Absolute path of the labsim binary the node runs.
     pub labsim: PathBuf,
+    /// The profile asked for labsim's event log (`LABSIM_EVENT_LOG=1` at `minikube start`): labsim's
+    /// kubeadm then turns on the API server's audit log (docs/labsim.md, "labsim's event log").
+    #[serde(default)]
+    pub event_log: bool,
+    /// The cgroup hierarchy the node reports (absent in older `node.json` files: v2).
+    #[serde(default)]
+    pub cgroup_version: CgroupVersion,
+}
+
+/// The cgroup hierarchy of a node, as kubeadm's SystemVerification and the kubelet see it.
+///
+/// labsim nodes stand for kicbase containers on the GitHub runners the course's CI uses (Ubuntu
+/// 22.04/24.04, unified cgroup v2), so a node reports v2 whatever the host has: on a cgroup-v1 host
+/// kubeadm would otherwise warn (1.31–1.34, KEP-4569) or refuse (1.35+, KEP-5573, the kubelet's
+/// `failCgroupV1`) as it does on a v1 machine. `$LABSIM_CGROUP_VERSION=v1` at `minikube start`
+/// makes a profile's nodes report v1 (the harness never sets it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupVersion {
+    /// Legacy hierarchies (`/proc/cgroups`).
+    V1,
+    /// The unified hierarchy (`/sys/fs/cgroup/cgroup.controllers`).
+    #[default]
+    V2,
+}
+
+impl std::str::FromStr for CgroupVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CgroupVersion, String> {
+        match s {
+            "v1" | "1" => Ok(CgroupVersion::V1),
+            "v2" | "2" => Ok(CgroupVersion::V2),
+            other => Err(format!("{other:?} is not a cgroup version: use v1 or v2")),
+        }
+    }
 }
 
 mod minor_string {
@@ -229,15 +265,25 @@ mod tests {
             slot: 0,
             kubernetes_version: "1.31".parse().unwrap(),
             labsim: "/usr/local/bin/labsim".into(),
+            event_log: false,
+            cgroup_version: CgroupVersion::V1,
         };
         let json = serde_json::to_value(&info).unwrap();
         assert_eq!(json["kubernetes_version"], "1.31");
         assert_eq!(json["ip"], "127.100.49.3");
+        assert_eq!(json["cgroup_version"], "v1");
         let back: NodeInfo = serde_json::from_value(json).unwrap();
         assert_eq!(back, info);
         assert!(!back.is_primary());
         let bad = serde_json::json!({"profile":"p","node":"p","index":0,"ip":"127.100.49.2",
             "slot":0,"kubernetes_version":"1.99","labsim":"/x"});
         assert!(serde_json::from_value::<NodeInfo>(bad).is_err());
+        // A node.json from before cgroup_version reports v2.
+        let old = serde_json::json!({"profile":"p","node":"p","index":0,"ip":"127.100.49.2",
+            "slot":0,"kubernetes_version":"1.33","labsim":"/x"});
+        let old: NodeInfo = serde_json::from_value(old).unwrap();
+        assert_eq!(old.cgroup_version, CgroupVersion::V2);
+        assert_eq!("1".parse::<CgroupVersion>(), Ok(CgroupVersion::V1));
+        assert!("v3".parse::<CgroupVersion>().is_err());
     }
 }

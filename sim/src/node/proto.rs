@@ -66,6 +66,14 @@ pub enum Request {
         #[serde(default)]
         lines: usize,
     },
+    /// Inject a fault (root only; [`crate::faults`]).
+    Fault {
+        /// The fault.
+        fault: crate::faults::Fault,
+    },
+    /// Follow the node's fault state: a [`Response::Faults`] now and at every change, until the
+    /// client goes away.
+    WatchFaults,
     /// A journal query.
     Journal {
         /// What to select.
@@ -215,6 +223,16 @@ pub enum Response {
     Units {
         /// One outcome per unit (one in total for daemon-reload).
         outcomes: Vec<UnitOutcome>,
+    },
+    /// A fault was applied.
+    FaultApplied {
+        /// What the agent recorded.
+        record: crate::faults::FaultRecord,
+    },
+    /// The node's fault state.
+    Faults {
+        /// The state.
+        state: crate::faults::FaultState,
     },
     /// A journal entry.
     Entry {

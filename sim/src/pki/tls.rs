@@ -85,6 +85,79 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// Accepts any server certificate (Go's `tls.Config.InsecureSkipVerify`) while still checking the
+/// handshake signatures with the certificate presented.
+#[derive(Debug)]
+struct AnyServerCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A client configuration that does not verify the server's certificate, presenting `client`
+/// (cert PEM, key PEM) if given: what Kubernetes does where it skips verification —
+/// kube-apiserver to kubelets without `--kubelet-certificate-authority` (pkg/kubelet/client),
+/// kubeadm's first cluster-info request (`BuildInsecureBootstrapKubeConfig`, authenticated by the
+/// JWS and the CA pin instead) and its control-plane checks, the kubelet's HTTPS probes
+/// (pkg/probe/http).
+///
+/// # Errors
+/// [`PkiError`] when the client PEMs do not parse or the key does not match.
+pub fn insecure_client_config(client: Option<(&str, &str)>) -> Result<Arc<ClientConfig>, PkiError> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err("TLS versions"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)));
+    let mut config = match client {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(certs(cert)?, private_key(key)?)
+            .map_err(tls_err("client certificate"))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// A server configuration with the serving certificate and key. With `client_ca_pem`, client
 /// certificates signed by it are verified when offered but not required (kube-apiserver's
 /// `--client-ca-file` behaviour: a request without one is then authenticated otherwise or anonymous).

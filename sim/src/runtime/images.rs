@@ -45,24 +45,7 @@ pub fn normalize(reference: &str) -> String {
         Some((n, d)) => (n, Some(d)),
         None => (reference, None),
     };
-    let (domain, path) = match name_tag.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first.to_string(), rest.to_string())
-        }
-        _ => ("docker.io".to_string(), name_tag.to_string()),
-    };
-    let domain = if domain == "index.docker.io" {
-        "docker.io".to_string()
-    } else {
-        domain
-    };
-    let path = if domain == "docker.io" && !path.contains('/') {
-        format!("library/{path}")
-    } else {
-        path
-    };
+    let (domain, path) = crate::images::catalog::split_docker_domain(name_tag);
     let last = path.rsplit('/').next().unwrap_or_default();
     let mut out = format!("{domain}/{path}");
     match digest {

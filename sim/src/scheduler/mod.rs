@@ -179,7 +179,7 @@ pub struct Options {
 fn yaml_duration(v: &Value, default: Duration) -> Result<Duration, String> {
     match v.as_str() {
         None => Ok(default),
-        Some(s) => crate::controllers::flags::parse_go_duration(s),
+        Some(s) => crate::cli::gofmt::parse_go_duration(s),
     }
 }
 
@@ -433,62 +433,16 @@ struct Sched {
 
 /// Entry point of `labsim kube-scheduler …`.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let minor = match std::env::var("LABSIM_KUBERNETES_VERSION") {
-        Ok(v) if !v.trim().is_empty() => match v.parse::<Minor>() {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("Error: LABSIM_KUBERNETES_VERSION: {e}");
-                return ExitCode::from(1);
-            }
+    crate::controllers::component_main(
+        crate::controllers::Component {
+            flag_set: |_| flag_set(),
+            help: "The Kubernetes scheduler is a control plane process which assigns\nPods to Nodes (labsim).",
+            options: Options::from_flags,
+            run,
+            failure: ("server.go", "Error running scheduler"),
         },
-        _ => Minor::default(),
-    };
-    let set = flag_set();
-    let flags = match set.parse(&args) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{}", set.usage());
-            eprintln!("Error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    if flags.bool("help", false) {
-        println!(
-            "The Kubernetes scheduler is a control plane process which assigns\nPods to Nodes (labsim).\n\n{}",
-            set.usage()
-        );
-        return ExitCode::SUCCESS;
-    }
-    let opts = match Options::from_flags(&flags, minor) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async move {
-        tokio::select! {
-            r = run(opts) => match r {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    klog('E', "server.go", &format!("\"Error running scheduler\" err=\"{e}\""));
-                    ExitCode::from(1)
-                }
-            },
-            _ = crate::controllers::terminated() => ExitCode::SUCCESS,
-        }
-    })
+        &args,
+    )
 }
 
 /// Runs the scheduler until leadership is lost (the process then exits 1) or forever.
@@ -507,31 +461,21 @@ pub async fn run(opts: Options) -> Result<(), SchedulerError> {
             opts.minor.git_version()
         ),
     );
-    if opts.secure_port != 0 {
-        let addr = crate::controllers::health::listen_addr(
-            opts.bind_address.as_deref(),
-            opts.secure_port,
-        )?;
-        crate::controllers::health::serve(addr, "kube-scheduler").await?;
-    }
-    let mut elector = if opts.leader_elect {
-        let mut e = leader::Elector::new(
-            client.clone(),
-            leader::LeaderConfig {
-                namespace: opts.lease_namespace.clone(),
-                name: opts.lease_name.clone(),
-                identity: leader::identity(),
-                lease_duration: opts.lease_duration,
-                renew_deadline: opts.renew_deadline,
-                retry_period: opts.retry_period,
-            },
-        );
-        e.acquire(&Recorder::new(client.clone(), "kube-scheduler", ""))
-            .await;
-        Some(e)
-    } else {
-        None
-    };
+    let leader = opts.leader_elect.then(|| {
+        leader::LeaderConfig::candidate(
+            &opts.lease_namespace,
+            &opts.lease_name,
+            (opts.lease_duration, opts.renew_deadline, opts.retry_period),
+        )
+    });
+    let mut elector = crate::controllers::serve_and_elect(
+        &client,
+        "kube-scheduler",
+        opts.bind_address.as_deref(),
+        opts.secure_port,
+        leader,
+    )
+    .await?;
     let informers = Informers::new(client.clone());
     let sched = Arc::new(Sched {
         recorder: Recorder::new(client.clone(), &opts.scheduler_name, ""),

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::duration;
 use crate::version::{KubeadmApi, Minor};
 
 /// Errors reading a kubeadm configuration.
@@ -625,7 +624,7 @@ impl<'a> Reader<'a> {
 
     fn duration(&mut self, v: &Value, path: &str, go: &str) -> Option<Duration> {
         let s = self.string(v, path, go)?;
-        match duration::parse(&s) {
+        match crate::cli::gofmt::parse_go_duration(&s) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.errs.push(ConfigError::Other(e));

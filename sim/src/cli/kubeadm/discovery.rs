@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::Full;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConfig;
 use serde_json::Value;
 
 use crate::client::transport::Transport;
@@ -22,65 +20,11 @@ use crate::client::transport::Transport;
 /// kubeadm's `DiscoveryRetryInterval`.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Accepts any server certificate: kubeadm's first, insecure cluster-info request
-/// (`BuildInsecureBootstrapKubeConfig`), whose content is then authenticated by the JWS and the
-/// CA pin instead of TLS.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A TLS client configuration that does not verify the server.
+/// A TLS client configuration that does not verify the server: kubeadm's first, insecure
+/// cluster-info request (`BuildInsecureBootstrapKubeConfig`), whose content is then authenticated
+/// by the JWS and the CA pin instead of TLS ([`crate::pki::tls::insecure_client_config`]).
 pub fn insecure_tls() -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut c = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
-    c.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(c)
+    crate::pki::tls::insecure_client_config(None).expect("ring supports the default TLS versions")
 }
 
 /// Errors of discovery, in kubeadm's words (wrapped by the caller in "couldn't validate the

@@ -248,7 +248,9 @@ pub fn init_cmd(
             .unwrap_or_else(token::generate),
         skip_token_print: a.bool("skip-token-print"),
         upload_certs: a.bool("upload-certs"),
+        event_log: node.info.event_log,
         cfg,
+        cgroup: node.info.cgroup_version,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -272,8 +274,13 @@ pub struct Plan {
     pub skip_token_print: bool,
     /// `--upload-certs`.
     pub upload_certs: bool,
+    /// labsim's event log was asked for (the node's `event_log`): write the audit policy and
+    /// enable the API server's audit log.
+    pub event_log: bool,
     /// The configuration.
     pub cfg: InitConfig,
+    /// The node's cgroup hierarchy (its identity, not the host's).
+    pub cgroup: crate::node::CgroupVersion,
 }
 
 impl std::fmt::Debug for Plan {
@@ -353,6 +360,7 @@ pub fn init_preflight(plan: &Plan, ignored: &Ignored) -> preflight::Report {
         &cfg.node.cri_socket,
         &cfg.cluster.kubernetes_version,
         plan.node_ip,
+        plan.cgroup,
     );
     checks.extend(common);
     for port in [2379, 2380] {
@@ -393,6 +401,7 @@ pub fn common_checks(
     cri_socket: &str,
     kubernetes_version: &str,
     node_ip: IpAddr,
+    cgroup: crate::node::CgroupVersion,
 ) -> (Vec<CheckResult>, Vec<String>) {
     let mut checks = vec![preflight::cri(
         cri_socket,
@@ -415,7 +424,8 @@ pub fn common_checks(
     for (exe, mandatory) in preflight::exec_checks(minor) {
         checks.push(preflight::in_path(exe, mandatory, &path_var));
     }
-    let (sv, stdout) = preflight::system_verification(&preflight::SystemFacts::gather(), minor);
+    let (sv, stdout) =
+        preflight::system_verification(&preflight::SystemFacts::for_node(cgroup), minor);
     checks.push(sv);
     let resolves = std::net::ToSocketAddrs::to_socket_addrs(&(node_name, 0u16))
         .map(|mut a| a.next().is_some())
@@ -496,7 +506,7 @@ pub fn kubelet_unit(action: UnitAction) -> Result<(), String> {
 
 /// kubelet-start (kubelet.go `TryStartKubelet`): `systemctl restart kubelet`; failures are
 /// warnings.
-fn try_start_kubelet(out: &mut dyn Write, err: &mut dyn Write) {
+pub fn try_start_kubelet(out: &mut dyn Write, err: &mut dyn Write) {
     if let Err(e) = kubelet_unit(UnitAction::Restart) {
         let _ = writeln!(
             err,
@@ -572,8 +582,17 @@ async fn run_init(
         minor,
         node_ip: plan.node_ip,
         ca_dirs: manifests::extra_ca_dirs(&|p| Path::new(p).is_dir()),
+        event_log: plan.event_log,
         cfg,
     };
+    if plan.event_log {
+        write_file(
+            Path::new(crate::apiserver::audit::POLICY_PATH),
+            crate::apiserver::audit::LABSIM_POLICY.as_bytes(),
+            0o600,
+        )
+        .map_err(|e| Failure::phase("control-plane", e))?;
+    }
     let pods = manifests::all(&ctx);
     let write_pod = |name: &str| -> Result<(), String> {
         let (_, text) = pods
@@ -864,7 +883,7 @@ async fn wait_for(url: &str, timeout: Duration) -> Result<Duration, Duration> {
 }
 
 fn go_elapsed(d: Duration) -> String {
-    super::duration::format(Duration::from_nanos(d.as_nanos() as u64))
+    crate::cli::gofmt::format_go_duration(Duration::from_nanos(d.as_nanos() as u64))
 }
 
 const KUBELET_TROUBLESHOOT: &str = "\nUnfortunately, an error has occurred, likely caused by:\n\t- The kubelet is not running\n\t- The kubelet is unhealthy due to a misconfiguration of the node in some way (required cgroups disabled)\n\nIf you are on a systemd-powered system, you can try to troubleshoot the error with the following commands:\n\t- 'systemctl status kubelet'\n\t- 'journalctl -xeu kubelet'\n";
@@ -872,7 +891,7 @@ const KUBELET_TROUBLESHOOT: &str = "\nUnfortunately, an error has occurred, like
 async fn wait_control_plane(plan: &Plan, out: &mut dyn Write) -> Result<(), Failure> {
     let m = plan.minor.minor();
     let t = plan.cfg.timeouts;
-    let cp_timeout = super::duration::format(t.control_plane);
+    let cp_timeout = crate::cli::gofmt::format_go_duration(t.control_plane);
     let ip = plan.node_ip;
     // kubeadm probes the kubelet's healthz on 127.0.0.1:10248; labsim's kubelet serves it on the
     // node IP (docs/labsim.md, "127.0.0.1 listeners").
@@ -915,7 +934,7 @@ async fn wait_control_plane(plan: &Plan, out: &mut dyn Write) -> Result<(), Fail
             paths::MANIFESTS_DIR
         ),
     );
-    let kubelet_timeout = super::duration::format(t.kubelet_health);
+    let kubelet_timeout = crate::cli::gofmt::format_go_duration(t.kubelet_health);
     line(
         out,
         format!(
@@ -1589,7 +1608,9 @@ mod tests {
             token: "abcdef.0123456789abcdef".into(),
             skip_token_print: false,
             upload_certs: false,
+            event_log: false,
             cfg,
+            cgroup: crate::node::CgroupVersion::V2,
         };
         let files: Vec<_> = kubeconfig_specs(&plan).into_iter().map(|f| f.0).collect();
         assert!(!files.contains(&paths::SUPER_ADMIN_CONF));

@@ -168,7 +168,8 @@ pub fn apply_join_config(
                 spec.kubelet_extra_args = args;
             }
             if let Some(t) = s("discovery.timeout") {
-                spec.discovery_timeout = super::duration::parse(&t).map_err(Failure::Plain)?;
+                spec.discovery_timeout =
+                    crate::cli::gofmt::parse_go_duration(&t).map_err(Failure::Plain)?;
                 spec.tls_timeout = spec.discovery_timeout;
             }
         }
@@ -190,7 +191,7 @@ pub fn apply_join_config(
                 ("kubeletHealthCheck", &mut spec.kubelet_timeout),
             ] {
                 if let Some(t) = v["timeouts"][key].as_str() {
-                    *slot = super::duration::parse(t).map_err(Failure::Plain)?;
+                    *slot = crate::cli::gofmt::parse_go_duration(t).map_err(Failure::Plain)?;
                 }
             }
         }
@@ -348,6 +349,7 @@ pub fn join_preflight(node: &Node, spec: &JoinSpec, ignored: &Ignored) -> prefli
         &spec.cri_socket,
         "",
         IpAddr::V4(node.info.ip),
+        node.info.cgroup_version,
     );
     checks.extend(common.into_iter().filter(|c| {
         c.name != "KubeletVersion"
@@ -545,21 +547,7 @@ async fn run_join(
     write_file(Path::new(paths::KUBEADM_FLAGS_ENV), env.as_bytes(), 0o644)
         .map_err(|e| Failure::phase("kubelet-start", e))?;
     line(out, "[kubelet-start] Starting the kubelet");
-    if let Err(e) = kubelet_unit(UnitAction::Restart) {
-        let _ = writeln!(
-            err,
-            "{}",
-            klog(
-                'W',
-                "kubelet.go:74",
-                &format!("[kubelet-start] WARNING: unable to start the kubelet service: [{e}]")
-            )
-        );
-        line(
-            out,
-            "[kubelet-start] Please ensure kubelet is reloaded and running manually.",
-        );
-    }
+    init::try_start_kubelet(out, err);
     if minor.minor() >= 30 {
         let url = format!(
             "http://{}/healthz",
@@ -569,7 +557,7 @@ async fn run_join(
             out,
             format!(
                 "[kubelet-check] Waiting for a healthy kubelet at {url}. This can take up to {}",
-                super::duration::format(spec.kubelet_timeout)
+                crate::cli::gofmt::format_go_duration(spec.kubelet_timeout)
             ),
         );
         let start = Instant::now();
@@ -579,7 +567,7 @@ async fn run_join(
                     out,
                     format!(
                         "[kubelet-check] The kubelet is healthy after {}",
-                        super::duration::format(start.elapsed())
+                        crate::cli::gofmt::format_go_duration(start.elapsed())
                     ),
                 );
                 break;
@@ -589,7 +577,7 @@ async fn run_join(
                     out,
                     format!(
                         "[kubelet-check] The kubelet is not healthy after {}",
-                        super::duration::format(start.elapsed())
+                        crate::cli::gofmt::format_go_duration(start.elapsed())
                     ),
                 );
                 return Err(Failure::phase(
@@ -715,7 +703,7 @@ pub fn token_cmd(
                     return Err(Failure::Plain(format!("the bootstrap token \"{tok}\" was not of the form \"^([a-z0-9]{{6}})\\\\.([a-z0-9]{{16}})$\"")));
                 }
                 let ttl = match a.get("ttl") {
-                    Some(t) => super::duration::parse(t).map_err(Failure::Plain)?,
+                    Some(t) => crate::cli::gofmt::parse_go_duration(t).map_err(Failure::Plain)?,
                     None => Duration::from_secs(86400),
                 };
                 let bt = config::BootstrapToken {
@@ -787,6 +775,8 @@ mod tests {
                 slot: 0,
                 kubernetes_version: Minor::new(minor).unwrap(),
                 labsim: "/x/labsim".into(),
+                event_log: false,
+                cgroup_version: crate::node::CgroupVersion::V2,
             },
             hostname: "minikube-m02".into(),
         }

@@ -73,6 +73,9 @@ pub struct ManifestContext<'a> {
     pub node_ip: IpAddr,
     /// Which extra CA directories exist on the node.
     pub ca_dirs: Vec<(&'static str, &'static str)>,
+    /// labsim's event log was asked for: the API server gets an audit policy and log (labsim only;
+    /// see [`kube_apiserver`]).
+    pub event_log: bool,
     /// The config.
     pub cfg: &'a InitConfig,
 }
@@ -264,9 +267,29 @@ pub fn kube_apiserver(ctx: &ManifestContext) -> Value {
         base.retain(|a| a.0 != "etcd-servers");
         base.push(arg("etcd-servers", v));
     }
+    let mut vols = Volumes::new();
+    if ctx.event_log {
+        // labsim's event log (docs/labsim.md): what a reader would add through apiServer.extraArgs
+        // and extraVolumes to enable auditing as the Kubernetes auditing docs show
+        // (https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/#log-backend). The config's
+        // own extraArgs still win.
+        use crate::apiserver::audit::{LOG_DIR, LOG_PATH, POLICY_PATH};
+        base.push(arg("audit-policy-file", POLICY_PATH));
+        base.push(arg("audit-log-path", LOG_PATH));
+        base.push(arg("audit-log-maxsize", "50"));
+        base.push(arg("audit-log-maxbackup", "4"));
+        host_volume(&mut vols, "audit", POLICY_PATH, "File", POLICY_PATH, true);
+        host_volume(
+            &mut vols,
+            "audit-log",
+            &format!("{LOG_DIR}/"),
+            "DirectoryOrCreate",
+            &format!("{LOG_DIR}/"),
+            false,
+        );
+    }
     let mut command = vec!["kube-apiserver".to_string()];
     command.extend(arguments_to_command(&base, &c.apiserver_extra_args));
-    let mut vols = Volumes::new();
     ca_volumes(&mut vols, &ctx.ca_dirs);
     host_volume(&mut vols, "k8s-certs", d, "DirectoryOrCreate", d, true);
     let timeout = ctx.cfg.timeouts.control_plane.as_secs();
@@ -709,8 +732,9 @@ pub fn uploaded_cluster_configuration(cfg: &InitConfig, minor: Minor) -> Value {
         "scheduler": sched,
     });
     if api == crate::version::KubeadmApi::V1beta3 {
-        v["apiServer"]["timeoutForControlPlane"] =
-            json!(super::duration::format(cfg.timeouts.control_plane));
+        v["apiServer"]["timeoutForControlPlane"] = json!(crate::cli::gofmt::format_go_duration(
+            cfg.timeouts.control_plane
+        ));
     } else {
         v["encryptionAlgorithm"] = json!(c.encryption_algorithm);
         v["proxy"] = json!({});
@@ -773,8 +797,37 @@ mod tests {
                 ("etc-ca-certificates", "/etc/ca-certificates"),
                 ("usr-share-ca-certificates", "/usr/share/ca-certificates"),
             ],
+            event_log: false,
             cfg,
         }
+    }
+
+    #[test]
+    fn the_event_log_adds_the_audit_flags_and_volumes_only_when_asked() {
+        let cfg = sample(33, "v1beta4");
+        let plain = kube_apiserver(&ctx(&cfg, 33));
+        assert!(!yaml::to_string(&plain).contains("audit"));
+        let mut c = ctx(&cfg, 33);
+        c.event_log = true;
+        let pod = kube_apiserver(&c);
+        let cmd: Vec<&str> = pod["spec"]["containers"][0]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(cmd.contains(&"--audit-policy-file=/etc/kubernetes/audit-policy.yaml"));
+        assert!(cmd.contains(&"--audit-log-path=/var/log/kubernetes/audit/audit.log"));
+        let mut sorted = cmd[1..].to_vec();
+        sorted.sort();
+        assert_eq!(cmd[1..], sorted[..], "ArgumentsToCommand sorts");
+        let vols = pod["spec"]["volumes"].as_array().unwrap();
+        let names: Vec<&str> = vols.iter().map(|v| v["name"].as_str().unwrap()).collect();
+        assert_eq!(names[..2], ["audit", "audit-log"], "sorted by name");
+        assert_eq!(vols[0]["hostPath"]["type"], "File");
+        let mounts = &pod["spec"]["containers"][0]["volumeMounts"];
+        assert_eq!(mounts[0]["readOnly"], true);
+        assert!(mounts[1]["readOnly"].is_null());
     }
 
     #[test]

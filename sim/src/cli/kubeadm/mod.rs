@@ -12,7 +12,6 @@
 pub mod addons;
 pub mod config;
 pub mod discovery;
-pub mod duration;
 pub mod init;
 pub mod join;
 pub mod manifests;
@@ -129,68 +128,53 @@ impl Args {
     }
 }
 
-/// Parses pflag-style arguments: `value` flags take `--f=v` or `--f v`, the others are booleans;
-/// `-f`/`-o`/`-v` shorthands as kubeadm has them.
+/// Parses a kubeadm command line with pflag's rules ([`crate::gocli`], names normalised as
+/// kubeadm's `Run` does with `cliflag.WordSepNormalizeFunc`): `value_flags` take `--f=v` or
+/// `--f v` and may repeat, `bool_flags` are booleans; klog's `-v`/`--v` and `--help` always exist,
+/// and the shorthands kubeadm has (`-f` for `--force`, `-o` for `--output`) where their flag does.
 ///
 /// # Errors
-/// cobra's `unknown flag: --x` / `flag needs an argument: --x`.
+/// cobra's and pflag's texts (`unknown flag: --x`, `flag needs an argument: --x`, …).
 pub fn parse_args(
     args: &[String],
-    value_flags: &[&str],
-    bool_flags: &[&str],
+    value_flags: &[&'static str],
+    bool_flags: &[&'static str],
 ) -> Result<Args, String> {
-    let mut out = Args::default();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        i += 1;
-        if a == "--" {
-            out.positional.extend(args[i..].iter().cloned());
-            break;
+    use crate::gocli::{FlagDef, Kind, Pflag};
+    let short = |name: &str| match name {
+        "force" => Some('f'),
+        "output" => Some('o'),
+        _ => None,
+    };
+    let mut defs: Vec<FlagDef> = vec![crate::gocli::KLOG_V, crate::gocli::bool_flag("help")];
+    for (names, kind) in [(value_flags, Kind::List), (bool_flags, Kind::Bool)] {
+        for n in names.iter().filter(|n| **n != "v" && **n != "help") {
+            defs.push(FlagDef {
+                name: n,
+                short: short(n),
+                kind,
+                default: "",
+                usage: "",
+            });
         }
-        let (name, inline) = if let Some(long) = a.strip_prefix("--") {
-            match long.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (long.to_string(), None),
-            }
-        } else if let Some(short) = a.strip_prefix('-').filter(|s| !s.is_empty()) {
-            let (s, rest) = short.split_at(1);
-            let long = match s {
-                "f" => "force",
-                "o" => "output",
-                "v" => "v",
-                _ => return Err(format!("unknown shorthand flag: '{s}' in {a}")),
-            };
-            let inline = if rest.is_empty() {
-                None
-            } else {
-                Some(rest.trim_start_matches('=').to_string())
-            };
-            (long.to_string(), inline)
+    }
+    let parsed = Pflag::KUBERNETES
+        .parse(&defs, args)
+        .map_err(|e| e.to_string())?;
+    let flags = crate::gocli::Flags::from_parsed(&parsed, &defs);
+    let mut out = Args {
+        positional: parsed.args.clone(),
+        flags: vec![],
+    };
+    for (name, values) in parsed.given() {
+        if bool_flags.contains(&name) || name == "help" {
+            out.flags.push((
+                name.to_string(),
+                flags.get(name).unwrap_or("true").to_string(),
+            ));
         } else {
-            out.positional.push(a.clone());
-            continue;
-        };
-        if value_flags.contains(&name.as_str()) || name == "v" {
-            let v = match inline {
-                Some(v) => v,
-                None if i < args.len() => {
-                    i += 1;
-                    args[i - 1].clone()
-                }
-                None => return Err(format!("flag needs an argument: --{name}")),
-            };
-            out.flags.push((name, v));
-        } else if bool_flags.contains(&name.as_str()) || name == "help" {
-            let v = inline.unwrap_or_else(|| "true".into());
-            if v != "true" && v != "false" {
-                return Err(format!(
-                    "invalid argument {v:?} for \"--{name}\" flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
-                ));
-            }
-            out.flags.push((name, v));
-        } else {
-            return Err(format!("unknown flag: --{name}"));
+            out.flags
+                .extend(values.iter().map(|v| (name.to_string(), v.clone())));
         }
     }
     Ok(out)
@@ -268,9 +252,70 @@ fn usage() -> &'static str {
     "\n    ┌──────────────────────────────────────────────────────────┐\n    │ KUBEADM                                                  │\n    │ Easily bootstrap a secure Kubernetes cluster             │\n    └──────────────────────────────────────────────────────────┘\n\nUsage:\n  kubeadm [command]\n\nAvailable Commands:\n  init        Run this command in order to set up the Kubernetes control plane\n  join        Run this on any machine you wish to join an existing cluster\n  reset       Performs a best effort revert of changes made to this host by 'kubeadm init' or 'kubeadm join'\n  token       Manage bootstrap tokens\n  version     Print the version of kubeadm\n\nlabsim's kubeadm implements the commands above (see docs/labsim.md).\n"
 }
 
+/// The subcommands of real kubeadm (cmd/kubeadm/app/cmd/cmd.go), for cobra's suggestions.
+const SUBCOMMANDS: &[&str] = &[
+    "certs",
+    "completion",
+    "config",
+    "help",
+    "init",
+    "join",
+    "kubeconfig",
+    "reset",
+    "token",
+    "upgrade",
+    "version",
+];
+
+/// Flags of kubeadm's root command (its persistent flags: klog's `--v`, `--rootfs`, help).
+const ROOT_VALUE_FLAGS: &[&str] = &["rootfs"];
+
+/// Levenshtein distance, as cobra's `ld` (case-insensitive there too).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// cobra's `unknown command` error with its suggestions (command.go `findSuggestions`: names
+/// within distance 2, or starting with the typed word).
+pub fn unknown_command(typed: &str, path: &str, names: &[&str]) -> String {
+    let suggestions: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| {
+            *n != "help"
+                && (distance(typed, n) <= 2 || n.to_lowercase().starts_with(&typed.to_lowercase()))
+        })
+        .collect();
+    let mut msg = format!("unknown command {typed:?} for {path:?}");
+    if !suggestions.is_empty() {
+        msg.push_str("\n\nDid you mean this?\n");
+        for s in suggestions {
+            msg.push_str(&format!("\t{s}\n"));
+        }
+    }
+    msg
+}
+
 /// Runs kubeadm with explicit output streams.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let Some(cmd) = args.iter().find(|a| !a.starts_with('-')).cloned() else {
+        // The root command alone: its own flags are parsed first (cobra), then it prints its
+        // help. kubeadm silences cobra's errors and prints them through its CheckErr.
+        if let Err(e) = parse_args(args, ROOT_VALUE_FLAGS, &[]) {
+            let minor = Node::current().map(|n| n.minor()).unwrap_or_default();
+            return report_failure(err, minor, &Failure::Plain(e));
+        }
         let _ = write!(out, "{}", usage());
         return 0;
     };
@@ -301,8 +346,10 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 "labsim's kubeadm does not implement \"kubeadm {cmd}\": only init, join, token, reset and version are available (docs/labsim.md)"
             )))
         }
-        other => Err(Failure::Plain(format!(
-            "unknown command {other:?} for \"kubeadm\"\nRun 'kubeadm --help' for usage."
+        other => Err(Failure::Plain(unknown_command(
+            other,
+            "kubeadm",
+            SUBCOMMANDS,
         ))),
     };
     match result {
@@ -368,6 +415,22 @@ mod tests {
         let a = parse_args(&s(&["-o", "short", "-f"]), &["output"], &["force"]).unwrap();
         assert_eq!(a.get("output"), Some("short"));
         assert!(a.bool("force"));
+    }
+
+    #[test]
+    fn unknown_commands_get_cobras_suggestions() {
+        assert_eq!(
+            unknown_command("int", "kubeadm", SUBCOMMANDS),
+            "unknown command \"int\" for \"kubeadm\"\n\nDid you mean this?\n\tinit\n"
+        );
+        assert_eq!(
+            unknown_command("frobnicate", "kubeadm", SUBCOMMANDS),
+            "unknown command \"frobnicate\" for \"kubeadm\""
+        );
+        assert_eq!(
+            unknown_command("ver", "kubeadm", SUBCOMMANDS),
+            "unknown command \"ver\" for \"kubeadm\"\n\nDid you mean this?\n\tversion\n"
+        );
     }
 
     #[test]

@@ -354,7 +354,32 @@ pub struct SystemFacts {
     pub cgroup_controllers: Vec<String>,
 }
 
+/// The controllers `/sys/fs/cgroup/cgroup.controllers` lists in a kicbase container on a cgroup v2
+/// host such as the GitHub Ubuntu runners: all of the kernel's, which Docker delegates to a
+/// container's private cgroup namespace.
+pub const V2_CONTROLLERS: &[&str] = &[
+    "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+];
+
 impl SystemFacts {
+    /// The facts of a labsim node: the host's kernel, and the node's own cgroup hierarchy
+    /// ([`crate::node::CgroupVersion`]): v2 with [`V2_CONTROLLERS`], or v1 with the host's
+    /// `/proc/cgroups`.
+    pub fn for_node(cgroup: crate::node::CgroupVersion) -> SystemFacts {
+        let mut f = SystemFacts::gather();
+        match cgroup {
+            crate::node::CgroupVersion::V2 => {
+                f.cgroup_v2 = true;
+                f.cgroup_controllers = V2_CONTROLLERS.iter().map(|c| c.to_string()).collect();
+            }
+            crate::node::CgroupVersion::V1 => {
+                f.cgroup_v2 = false;
+                f.cgroup_controllers = proc_cgroups();
+            }
+        }
+        f
+    }
+
     /// Reads this machine's facts as the system validators do: `/proc/config.gz` (gzip, read with
     /// the system's `zcat`), `/boot/config-<release>`, `/lib/modules/<release>/build/.config`,
     /// …; cgroups from `/sys/fs/cgroup/cgroup.controllers` (v2) or `/proc/cgroups` (v1).
@@ -374,18 +399,7 @@ impl SystemFacts {
                     .collect(),
             )
         } else {
-            (
-                false,
-                std::fs::read_to_string("/proc/cgroups")
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| !l.starts_with('#'))
-                    .filter_map(|l| {
-                        let f: Vec<&str> = l.split_whitespace().collect();
-                        (f.len() >= 4 && f[3] == "1").then(|| f[0].to_string())
-                    })
-                    .collect(),
-            )
+            (false, proc_cgroups())
         };
         SystemFacts {
             kernel_release,
@@ -394,6 +408,19 @@ impl SystemFacts {
             cgroup_controllers,
         }
     }
+}
+
+/// The enabled controllers of `/proc/cgroups` (cgroup v1).
+fn proc_cgroups() -> Vec<String> {
+    std::fs::read_to_string("/proc/cgroups")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 4 && f[3] == "1").then(|| f[0].to_string())
+        })
+        .collect()
 }
 
 fn read_kernel_config(release: &str) -> Result<String, String> {

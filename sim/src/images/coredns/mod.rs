@@ -38,13 +38,13 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use super::catalog::{ImageSpec, normalize};
 use super::contract::ContainerEnv;
-use super::flags::{FlagError, Kind, flag, go_usage, parse_go};
 use super::http::{HttpServer, go_not_found, respond};
 use super::log::stdout;
 use crate::client::{ListParams, Reflector, ReflectorStore, path};
+use crate::gocli::{FlagError, Kind, flag, go_usage, parse_go};
 use dns::{Answer, Query, RData, Record, rcode, rtype};
 
-const FLAGS: &[super::flags::FlagDef] = &[
+const FLAGS: &[crate::gocli::FlagDef] = &[
     flag(
         "conf",
         Kind::Str,
@@ -250,29 +250,6 @@ pub fn parse_corefile(file: &str, text: &str) -> Result<Vec<ServerBlock>, Corefi
     Ok(blocks)
 }
 
-/// Go's `json.Marshal` string encoding (escapes `<`, `>`, `&`, U+2028, U+2029).
-fn go_json_string(s: &str) -> String {
-    let mut out = String::from('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// The reload plugin's configuration digest: SHA-512 of `json.Marshal` of the server blocks,
 /// tokens grouped by directive (map keys sorted), `File` empty, as CoreDNS' reload parse gives.
 pub fn config_sha512(blocks: &[ServerBlock]) -> String {
@@ -285,7 +262,7 @@ pub fn config_sha512(blocks: &[ServerBlock]) -> String {
         json.push_str(
             &b.keys
                 .iter()
-                .map(|k| go_json_string(k))
+                .map(|k| crate::cli::gofmt::go_json_string(k))
                 .collect::<Vec<_>>()
                 .join(","),
         );
@@ -300,7 +277,7 @@ pub fn config_sha512(blocks: &[ServerBlock]) -> String {
                 json.push(',');
             }
             first = false;
-            json.push_str(&go_json_string(name));
+            json.push_str(&crate::cli::gofmt::go_json_string(name));
             json.push_str(":[");
             json.push_str(
                 &d.tokens
@@ -309,7 +286,7 @@ pub fn config_sha512(blocks: &[ServerBlock]) -> String {
                         format!(
                             "{{\"File\":\"\",\"Line\":{},\"Text\":{}}}",
                             t.line,
-                            go_json_string(&t.text)
+                            crate::cli::gofmt::go_json_string(&t.text)
                         )
                     })
                     .collect::<Vec<_>>()
@@ -906,7 +883,7 @@ async fn run(
                 if l.first().map(String::as_str) == Some("lameduck") {
                     lameduck = l
                         .get(1)
-                        .and_then(|d| super::flags::parse_duration(d))
+                        .and_then(|d| crate::gocli::parse_duration(d))
                         .map(Duration::from_secs_f64)
                         .unwrap_or_default();
                 }

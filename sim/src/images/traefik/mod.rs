@@ -101,7 +101,7 @@ pub enum ConfigError {
 }
 
 fn bool_value(key: &str, v: &str) -> Result<bool, ConfigError> {
-    super::flags::parse_bool(v).ok_or_else(|| {
+    crate::gocli::parse_bool(v).ok_or_else(|| {
         ConfigError::BadValue(format!(
             "field {key}: strconv.ParseBool: parsing {}: invalid syntax",
             super::log::go_quote(v)
