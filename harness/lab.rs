@@ -39,6 +39,30 @@ pub enum LabError {
         /// What failed, and how to release it by hand.
         why: String,
     },
+    /// A node name the profile does not have.
+    #[error("node {node:?} does not exist in minikube profile {profile:?}: its nodes are {}", .nodes.join(", "))]
+    UnknownNode {
+        /// The name asked for.
+        node: String,
+        /// The profile.
+        profile: String,
+        /// The profile's nodes.
+        nodes: Vec<String>,
+    },
+    /// The cluster's API server did not answer.
+    #[error("cannot reach the cluster's API server at {server} (kubeconfig {}) within {}: {detail}\ncheck that the cluster runs (`minikube status -p {profile}`) and that the kubeconfig's server is its address", .kubeconfig.display(), crate::claims::human(*.waited))]
+    Unreachable {
+        /// The kubeconfig's server URL.
+        server: String,
+        /// The kubeconfig.
+        kubeconfig: PathBuf,
+        /// The profile.
+        profile: String,
+        /// How long it was tried.
+        waited: Duration,
+        /// The last error.
+        detail: String,
+    },
     /// A check found something else than expected.
     #[error("expected {what}: {expected}; found: {found}")]
     Unexpected {
@@ -168,6 +192,9 @@ pub fn parse_containerd_version(text: &str) -> Option<ContainerdVersion> {
 /// reports the unit active (minikube runs containerd as a systemd unit in its kicbase image and
 /// restarts it with `systemctl` when it prepares the runtime, `pkg/minikube/cruntime/containerd.go`).
 pub const RUNTIME_CHECK: &str = "containerd --version && sudo systemctl is-active containerd";
+
+/// How long [`Lab::attach_cluster`] tries to reach the API server.
+pub const REACH_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// One scenario's lab.
 pub struct Lab {
@@ -578,6 +605,7 @@ impl Lab {
     /// # Errors
     /// Provider errors (node unknown or stopped, …).
     pub async fn run_on(&self, node: &str, script: &str) -> Result<ScriptOutput, LabError> {
+        self.check_node(node)?;
         let env: String = self
             .settings
             .env()
@@ -585,6 +613,27 @@ impl Lab {
             .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
             .collect();
         Ok(self.minikube.ssh(node, &format!("{env}{script}")).await?)
+    }
+
+    /// Checks that `node` (`<profile>-m02`, or `m02` as minikube also accepts) is one of the
+    /// profile's nodes, once they are known.
+    ///
+    /// # Errors
+    /// [`LabError::UnknownNode`] listing the nodes.
+    pub fn check_node(&self, node: &str) -> Result<(), LabError> {
+        let profile = self.profile();
+        let known = self
+            .nodes
+            .iter()
+            .any(|n| n.name == node || n.name == format!("{profile}-{node}"));
+        if self.nodes.is_empty() || known {
+            return Ok(());
+        }
+        Err(LabError::UnknownNode {
+            node: node.to_string(),
+            profile: profile.to_string(),
+            nodes: self.nodes.iter().map(|n| n.name.clone()).collect(),
+        })
     }
 
     /// Checks that every node answers a command, and that it is the node asked for: `hostname`
@@ -668,7 +717,9 @@ impl Lab {
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
+        let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
+        self.check_reachable(&client, &server, kubeconfig).await?;
         let recorder = Recorder::start(&client, &self.timeline);
         self.cluster = Some(ClusterApi {
             client,
@@ -677,6 +728,36 @@ impl Lab {
         });
         self.mark("cluster API attached");
         Ok(())
+    }
+
+    /// Asks the API server its version for up to [`REACH_TIMEOUT`] (an API server restarting
+    /// answers within it), so that a kubeconfig pointing nowhere fails at once instead of at the
+    /// end of every wait.
+    async fn check_reachable(
+        &self,
+        client: &kube::Client,
+        server: &str,
+        kubeconfig: &Path,
+    ) -> Result<(), LabError> {
+        let started = std::time::Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < REACH_TIMEOUT {
+            let left = REACH_TIMEOUT.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, client.apiserver_version()).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "no answer".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let redactor = self.minikube.runner().transcript().redactor();
+        Err(LabError::Unreachable {
+            server: server.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            profile: self.profile().to_string(),
+            waited: REACH_TIMEOUT,
+            detail: redactor.redact(&last),
+        })
     }
 
     /// The cluster API's client.

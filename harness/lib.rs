@@ -11,6 +11,7 @@
 //! - [`transcript`]: `transcript.jsonl` and `transcript.txt` per scenario.
 //! - [`provider`]: the minikube CLI (labsim answers the same CLI); [`minikube_cli`]: what real
 //!   minikube's command line accepts, checked before every call.
+//! - [`lint`]: features, steps and fixtures checked before a run creates anything.
 //! - [`wait`]: the one waiting primitive; [`deadline`]: step and scenario timeouts that say
 //!   what the step was waiting for.
 //! - [`jumpbox`]: where the course's `curl <node IP>` runs (netshoot on the profile's network,
@@ -48,6 +49,7 @@ pub mod kubeconfig;
 pub mod kubectl;
 pub mod lab;
 pub mod labsim;
+pub mod lint;
 pub mod minikube_cli;
 pub mod node_shell;
 pub mod preflight;

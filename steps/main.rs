@@ -322,6 +322,39 @@ fn timed_step(
     })
 }
 
+/// Parses the features the run would run (`--input`, else `features/`), checks that each step has
+/// exactly one definition, and that the YAML fixtures are Kubernetes objects.
+fn lint(root: &Path, parser: &cucumber::parser::basic::Cli) -> anyhow::Result<()> {
+    use cucumber::Parser as _;
+    use cucumber::codegen::{StepConstructor as _, WorldInventory, inventory};
+    use cucumber::gherkin::StepType;
+    use k8s_labs::lint::{self, Definition};
+
+    let features: Vec<Result<cucumber::gherkin::Feature, String>> =
+        futures::executor::block_on_stream(
+            cucumber::parser::Basic::new().parse(root.join("features"), parser.clone()),
+        )
+        .map(|f| f.map_err(|e| lint::describe_parse_error(&e)))
+        .collect();
+    let mut defs = Vec::new();
+    let mut add = |ty: StepType, regex: &cucumber::codegen::Regex| {
+        let regex = regex::Regex::new(regex.as_str()).expect("cucumber compiled it already");
+        defs.push(Definition { ty, regex });
+    };
+    for s in inventory::iter::<<LabWorld as WorldInventory>::Given> {
+        add(StepType::Given, &(s.inner().1)());
+    }
+    for s in inventory::iter::<<LabWorld as WorldInventory>::When> {
+        add(StepType::When, &(s.inner().1)());
+    }
+    for s in inventory::iter::<<LabWorld as WorldInventory>::Then> {
+        add(StepType::Then, &(s.inner().1)());
+    }
+    lint::check_features(&features, &defs)?;
+    lint::check_fixtures(&k8s_labs::fixtures::dir())?;
+    Ok(())
+}
+
 /// Sets the run up and runs the features.
 async fn labs(
     opts: cli::Opts<
@@ -334,6 +367,8 @@ async fn labs(
     reports_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let custom = opts.custom.clone();
+    // Mistakes in the features or fixtures fail here, before anything is created.
+    lint(root, &opts.parser)?;
     let reports = Reports::create(reports_dir)?;
 
     let env_minikube = std::env::var_os(MINIKUBE_ENV).map(PathBuf::from);
