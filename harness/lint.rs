@@ -330,10 +330,7 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.path();
         if p.is_dir() {
             collect_yaml(&p, out);
-        } else if p
-            .extension()
-            .is_some_and(|x| x == "yaml" || x == "yml")
-        {
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
             out.push(p);
         }
     }
@@ -457,7 +454,9 @@ mod tests {
         );
         let mut twice = defs();
         twice.push(def(Given, r"^a cluster where (.*)$"));
-        let f = feature("Feature: F\n  Scenario: S\n    Given a cluster where the reader has completed \"x\"\n");
+        let f = feature(
+            "Feature: F\n  Scenario: S\n    Given a cluster where the reader has completed \"x\"\n",
+        );
         let err = check_features(&[Ok(f)], &twice).unwrap_err().to_string();
         assert!(err.contains("F:3: step `Given a cluster where the reader has completed \"x\"` matches 2 definitions"), "{err}");
         let f = feature("Feature: F\n  Scenario: S\n    Then 2 hello-world pods are Running\n");

@@ -129,8 +129,10 @@ fn main() -> ExitCode {
     // Whatever happened, the labs' future is gone now: every process it had started was killed
     // with its process group (runner.rs). What outlives processes is released below.
     let code = runtime.block_on(conclude(ended, &mut signals));
-    // Every run ends by naming its reports folder.
-    println!("reports: {}", reports_dir.display());
+    // Every run that wrote reports ends by naming their folder.
+    if reports_dir.exists() {
+        println!("reports: {}", reports_dir.display());
+    }
     code
 }
 
