@@ -11,6 +11,7 @@
 //! - [`transcript`]: `transcript.jsonl` and `transcript.txt` per scenario.
 //! - [`provider`]: the minikube CLI (labsim answers the same CLI); [`minikube_cli`]: what real
 //!   minikube's command line accepts, checked before every call.
+//! - [`faults`]: labsim's fault injection and event log, for ride-through tests.
 //! - [`lint`]: features, steps and fixtures checked before a run creates anything.
 //! - [`wait`]: the one waiting primitive; [`deadline`]: step and scenario timeouts that say
 //!   what the step was waiting for.
@@ -40,6 +41,7 @@ pub mod course;
 pub mod deadline;
 pub mod diagnostics;
 pub mod etcd;
+pub mod faults;
 pub mod fixtures;
 pub mod gates;
 pub mod jumpbox;
