@@ -195,21 +195,27 @@ fn a_timed_out_step_says_what_it_waited_for_and_leaves_nothing() {
             "--timing",
             "fast",
             "--step-timeout",
-            "3s",
+            "2s",
             "--input",
             "features/bootstrap.feature",
             "--name",
-            "Create three nodes without Kubernetes",
+            "Bootstrap the primary node",
         ],
         &[],
     );
     assert_eq!(run.code, Some(1), "{}", run.all());
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(
-        all.contains("the step did not finish within 3 s (--step-timeout) and was stopped; it was waiting for "),
+        all.contains("the step did not finish within 2 s (--step-timeout) and was stopped; it was waiting for "),
         "{}",
         run.all()
     );
     assert!(all.contains("raise --step-timeout"), "{}", run.all());
+    for line in all
+        .lines()
+        .filter(|l| l.contains("did not finish") || l.contains("inside:"))
+    {
+        eprintln!("{line}");
+    }
     assert_eq!(world.leftovers(&BTreeSet::new()), Vec::<String>::new());
 }

@@ -2,10 +2,11 @@
 //! run's actual secret values anywhere, and prints none on its stdout or stderr. The values are
 //! collected from the cluster while the run goes on (it deletes the cluster at the end): the
 //! bootstrap tokens (kube-system `bootstrap-token-*` Secrets, through the real kubectl), every
-//! private key on the nodes (PEM files under /etc/kubernetes/pki, /var/lib/kubelet/pki, …), the
-//! client keys of every kubeconfig on the nodes and on the host (`client-key-data`), and a
-//! service-account token made with the TokenRequest API (`kubectl create token`). Along the way,
-//! every key file in labsim's state directory must be 0600.
+//! private key on the nodes (PEM files under /var/lib/minikube/certs, the course's
+//! certificatesDir, /etc/kubernetes, /var/lib/kubelet/pki, …), the client keys of every kubeconfig
+//! on the nodes and on the host (`client-key-data`), and a service-account token made with the
+//! TokenRequest API (`kubectl create token`). Along the way, every key file in labsim's state
+//! directory must be 0600.
 //!
 //! Long (a full run, about three minutes): ignored by default, run by `scripts/kill-test`.
 
@@ -69,16 +70,23 @@ fn kubeconfig_keys(what: &str, text: &str, out: &mut BTreeSet<(String, String)>)
     }
 }
 
+/// The files under `dir`, following symbolic links (a few levels deep, so a loop ends).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    walk_depth(dir, out, 12);
+}
+
+fn walk_depth(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     for e in rd.flatten() {
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&e.path(), out);
-        } else if ft.is_file() {
-            out.push(e.path());
+        let p = e.path();
+        if p.is_dir() {
+            if depth > 0 {
+                walk_depth(&p, out, depth - 1);
+            }
+        } else if p.is_file() {
+            out.push(p);
         }
     }
 }
@@ -89,17 +97,21 @@ fn collect(home: &Path, profile: &str, found: &Mutex<Found>) {
     let mut files = Vec::new();
     for sub in [
         "etc/kubernetes",
+        "var/lib/minikube",
         "var/lib/kubelet",
         "home/docker/.kube",
         "root/.kube",
         "etc/labsim",
     ] {
-        for node in std::fs::read_dir(profiles.join(profile).join("nodes"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            walk(&node.path().join("root").join(sub), &mut files);
+        // Every profile of the run (`P`, and `P-2`, … while a kept cluster holds `P`).
+        for p in std::fs::read_dir(&profiles).into_iter().flatten().flatten() {
+            for node in std::fs::read_dir(p.path().join("nodes"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                walk(&node.path().join("root").join(sub), &mut files);
+            }
         }
     }
     // The harness's host files (the reader's exported kubeconfig, its copy of admin.conf).
@@ -241,9 +253,10 @@ fn a_full_run_writes_and_prints_no_secret() {
         4,
         "every kind of secret was collected: {kinds:?}"
     );
+    let sources: BTreeSet<&str> = found.secrets.iter().map(|(w, _)| w.as_str()).collect();
     assert!(
-        found.secrets.iter().any(|(w, _)| w.ends_with("pki/ca.key")),
-        "the CA key"
+        sources.iter().any(|w| w.ends_with("certs/ca.key")),
+        "the CA key is among the sources: {sources:#?}"
     );
     assert!(
         found.loose.is_empty(),
@@ -270,20 +283,31 @@ fn a_full_run_writes_and_prints_no_secret() {
             "the run wrote {expected}: {names:?}"
         );
     }
-    let mut hits = Vec::new();
-    let mut searched = 0usize;
-    for file in &written {
-        let Ok(bytes) = std::fs::read(file) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        searched += bytes.len();
-        for (what, value) in &found.secrets {
-            if text.contains(value.as_str()) {
-                hits.push(format!("{} holds {what}", file.display()));
-            }
-        }
+    // The search finds what is there: a copy of the run's files with one value of each kind
+    // planted (as the run's own transcript would hold it, in its JSON form) is caught.
+    let planted = world.tmp.path().join("planted.jsonl");
+    let mut plant = String::new();
+    for kind in &kinds {
+        let (_, value) = found
+            .secrets
+            .iter()
+            .find(|(w, _)| {
+                w.starts_with(kind)
+                    || (*kind == "private key file" && w.ends_with(".key"))
+                    || (*kind == "kubeconfig client key" && w.contains("client-key-data"))
+            })
+            .expect("a value of each kind");
+        plant.push_str(&serde_json::json!({ "stdout": format!("…{value}…") }).to_string());
+        plant.push('\n');
     }
+    std::fs::write(&planted, plant).unwrap();
+    let (caught, _) = search(std::slice::from_ref(&planted), &found.secrets);
+    assert!(
+        caught.len() >= kinds.len(),
+        "the search catches planted values: {caught:?}"
+    );
+
+    let (mut hits, searched) = search(&written, &found.secrets);
     for (name, text) in [("stdout", &out), ("stderr", &err)] {
         for (what, value) in &found.secrets {
             if text.contains(value.as_str()) {
@@ -301,4 +325,23 @@ fn a_full_run_writes_and_prints_no_secret() {
         "secrets written or printed:\n{}",
         hits.join("\n")
     );
+}
+
+/// Which of `secrets` each file holds, and how many bytes were searched.
+fn search(files: &[PathBuf], secrets: &BTreeSet<(String, String)>) -> (Vec<String>, usize) {
+    let mut hits = Vec::new();
+    let mut searched = 0;
+    for file in files {
+        let Ok(bytes) = std::fs::read(file) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        searched += bytes.len();
+        for (what, value) in secrets {
+            if text.contains(value.as_str()) {
+                hits.push(format!("{} holds {what}", file.display()));
+            }
+        }
+    }
+    (hits, searched)
 }
