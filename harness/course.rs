@@ -733,6 +733,7 @@ async fn attach_api(lab: &mut Lab) -> Result<(), CourseError> {
     let path = state(lab)?.files().admin_conf();
     kubeconfig::write_private(&path, &text)?;
     lab.attach_cluster(&path).await?;
+    lab.check_cluster_reachable().await?;
     state_mut(lab)?.api_attached = true;
     Ok(())
 }

@@ -159,6 +159,7 @@ const OBSERVATION_SLACK: Duration = Duration::from_secs(2);
 struct ClusterApi {
     client: kube::Client,
     kubeconfig: PathBuf,
+    server: String,
     _recorder: Recorder,
 }
 
@@ -484,6 +485,7 @@ impl Lab {
         self.course = Some(kept.state);
         if let Some(path) = api {
             self.attach_cluster(&path).await?;
+            self.check_cluster_reachable().await?;
         }
         Ok(())
     }
@@ -719,26 +721,28 @@ impl Lab {
         .map_err(|e| fail(e.to_string()))?;
         let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
-        self.check_reachable(&client, &server, kubeconfig).await?;
         let recorder = Recorder::start(&client, &self.timeline);
         self.cluster = Some(ClusterApi {
             client,
             kubeconfig: kubeconfig.to_path_buf(),
+            server,
             _recorder: recorder,
         });
         self.mark("cluster API attached");
         Ok(())
     }
 
-    /// Asks the API server its version for up to [`REACH_TIMEOUT`] (an API server restarting
-    /// answers within it), so that a kubeconfig pointing nowhere fails at once instead of at the
-    /// end of every wait.
-    async fn check_reachable(
-        &self,
-        client: &kube::Client,
-        server: &str,
-        kubeconfig: &Path,
-    ) -> Result<(), LabError> {
+    /// Asks the attached cluster's API server its version for up to [`REACH_TIMEOUT`] (an API
+    /// server restarting answers within it), so that a kubeconfig pointing nowhere fails at once
+    /// instead of at the end of every wait.
+    ///
+    /// # Errors
+    /// [`LabError::Unreachable`] naming the server and the kubeconfig; [`LabError::NoCluster`]
+    /// before [`attach_cluster`](Self::attach_cluster).
+    pub async fn check_cluster_reachable(&self) -> Result<(), LabError> {
+        let api = self.cluster.as_ref().ok_or(LabError::NoCluster)?;
+        let (client, server, kubeconfig) =
+            (&api.client, api.server.as_str(), api.kubeconfig.as_path());
         let started = std::time::Instant::now();
         let mut last = String::new();
         while started.elapsed() < REACH_TIMEOUT {
