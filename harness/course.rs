@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::cleanup::{Registration, Registry};
 use crate::kube::{self, KubeError};
 use crate::kubeadm_config::{KubeadmConfig, KubeadmConfigError};
 use crate::kubeconfig::{self, HostNetwork, KubeconfigError};
@@ -34,6 +35,7 @@ use crate::provisioning::{self, Fetch, ProvisioningError, Role};
 use crate::run::ProfileLease;
 use crate::runner::{Command, Output, RunError};
 use crate::settings::ProviderKind;
+use crate::transcript::Transcript;
 
 /// A point in the course's construction of its cluster, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -155,10 +157,13 @@ impl Budgets {
 }
 
 /// Files the harness keeps on the host for one cluster (the reader's `kubeconfig`, the harness's
-/// copy of admin.conf, kubectl's cache); the directory is 0700 and removed when dropped.
+/// copy of admin.conf, kubectl's cache); the directory is 0700 and removed when dropped, unless
+/// it is [kept](Self::keep) with its cluster.
 #[derive(Debug)]
 pub struct HostFiles {
     dir: PathBuf,
+    registration: Option<Registration>,
+    kept: bool,
 }
 
 impl HostFiles {
@@ -181,7 +186,47 @@ impl HostFiles {
                 path: dir.clone(),
                 source,
             })?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            registration: None,
+            kept: false,
+        })
+    }
+
+    /// Registers the directory in the run's `registry` (its removal reported in `transcript`),
+    /// so that it goes however the run ends.
+    pub fn register(&mut self, registry: &Registry, transcript: &Transcript) {
+        self.registration = Some(registry.register(
+            crate::cleanup::TempDir {
+                path: self.dir.clone(),
+                holds: "a cluster's kubeconfigs".into(),
+            },
+            transcript,
+            Vec::new(),
+        ));
+    }
+
+    /// Reports the directory's removal in `transcript` from now on (the cluster moved to another
+    /// scenario, or to the run's end).
+    pub fn report_to(&self, transcript: &Transcript) {
+        if let Some(registration) = &self.registration {
+            registration.report_to(transcript, Vec::new());
+        }
+    }
+
+    /// Keeps the directory past the run, with its cluster (`--keep-on-failure`); `how` says how
+    /// to remove it.
+    pub fn keep(&mut self, how: impl Into<String>) {
+        self.kept = true;
+        if let Some(registration) = self.registration.take() {
+            registration.keep(how);
+        }
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The reader's exported kubeconfig (`kubeconfig` in the course's working directory).
@@ -206,7 +251,17 @@ impl HostFiles {
 
 impl Drop for HostFiles {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.kept {
+            return;
+        }
+        let removed = crate::cleanup::remove_dir(&self.dir);
+        if let Some(registration) = self.registration.take() {
+            match removed {
+                Ok(how) => registration.report_released(&how),
+                // Left registered: the run's final sweep tries again and reports it.
+                Err(_) => drop(registration),
+            }
+        }
     }
 }
 
@@ -274,6 +329,11 @@ impl CourseState {
         &self.files
     }
 
+    /// The host files, to register or keep them.
+    pub fn files_mut(&mut self) -> &mut HostFiles {
+        &mut self.files
+    }
+
     /// Remembers what `command` printed on `node`.
     pub fn remember(&mut self, command: &str, node: &str, output: &str) {
         self.printed
@@ -300,6 +360,8 @@ pub struct KeptCluster {
     pub state: CourseState,
     /// The profile name's lease (held while the cluster lives).
     pub lease: Option<ProfileLease>,
+    /// The profile's entry in the run's registry (deleted however the run ends).
+    pub registration: Option<Registration>,
 }
 
 /// Errors building or using the course's cluster.
@@ -555,7 +617,10 @@ pub async fn reach(lab: &mut Lab, target: Stage) -> Result<(), CourseError> {
 pub async fn start_nodes(lab: &mut Lab, count: u32) -> Result<(), CourseError> {
     lab.start_nodes(count).await?;
     if count == 3 {
-        let state = CourseState::new(lab.profile())?;
+        let mut state = CourseState::new(lab.profile())?;
+        state
+            .files_mut()
+            .register(lab.registry(), lab.minikube().runner().transcript());
         lab.set_course(state);
     }
     Ok(())
@@ -668,6 +733,7 @@ async fn attach_api(lab: &mut Lab) -> Result<(), CourseError> {
     let path = state(lab)?.files().admin_conf();
     kubeconfig::write_private(&path, &text)?;
     lab.attach_cluster(&path).await?;
+    lab.check_cluster_reachable().await?;
     state_mut(lab)?.api_attached = true;
     Ok(())
 }

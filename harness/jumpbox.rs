@@ -22,6 +22,7 @@ use testcontainers::core::ExecCommand;
 use testcontainers::runners::AsyncRunner as _;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
 
+use crate::cleanup::{Container, Registration, Registry};
 use crate::runner::{Command, RunError, Runner};
 use crate::settings::ProviderKind;
 use crate::transcript::{Ending, Record};
@@ -128,6 +129,8 @@ pub enum Jumpbox {
         network: String,
         /// The scenario's runner (for its transcript).
         runner: Runner,
+        /// Its entry in the run's registry (removed however the run ends).
+        registration: Option<Registration>,
     },
 }
 
@@ -172,10 +175,30 @@ impl Jumpbox {
         provider: ProviderKind,
         profile: &str,
         runner: Runner,
+        registry: &Registry,
     ) -> Result<Self, JumpboxError> {
         match provider {
             ProviderKind::Labsim => Ok(Self::Host { runner }),
-            ProviderKind::Minikube => Self::start_container(profile, runner).await,
+            ProviderKind::Minikube => {
+                let mut jumpbox = Self::start_container(profile, runner).await?;
+                if let Self::Container {
+                    container,
+                    runner,
+                    registration,
+                    ..
+                } = &mut jumpbox
+                {
+                    *registration = Some(registry.register(
+                        Container {
+                            id: container.id().to_string(),
+                            role: "the jumpbox".into(),
+                        },
+                        runner.transcript(),
+                        Vec::new(),
+                    ));
+                }
+                Ok(jumpbox)
+            }
         }
     }
 
@@ -201,6 +224,7 @@ impl Jumpbox {
             container: Box::new(container),
             network: network.to_string(),
             runner,
+            registration: None,
         })
     }
 
@@ -225,6 +249,7 @@ impl Jumpbox {
                 container,
                 network,
                 runner,
+                ..
             } => {
                 let started = jiff::Timestamp::now();
                 let t0 = std::time::Instant::now();
@@ -279,10 +304,20 @@ impl Jumpbox {
     pub async fn stop(self) -> Result<(), JumpboxError> {
         match self {
             Self::Host { .. } => Ok(()),
-            Self::Container { container, .. } => container
-                .rm()
-                .await
-                .map_err(|e| JumpboxError::Exec(e.to_string())),
+            Self::Container {
+                container,
+                registration,
+                ..
+            } => {
+                container
+                    .rm()
+                    .await
+                    .map_err(|e| JumpboxError::Exec(e.to_string()))?;
+                if let Some(registration) = registration {
+                    registration.report_released("removed");
+                }
+                Ok(())
+            }
         }
     }
 }

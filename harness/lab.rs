@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use regex::Regex;
 
 use crate::claims::{Claim, DurationExpectation, Measurement, Verdict};
+use crate::cleanup::{Outcome, Profile, Registration, Registry, Urgency};
 use crate::course::{CourseState, KeptCluster};
 use crate::jumpbox::{HttpReply, Jumpbox, JumpboxError, Prober};
 use crate::provider::{Minikube, NodeInfo, ProviderError, ScriptOutput};
@@ -30,6 +31,38 @@ pub enum LabError {
     /// The jumpbox failed.
     #[error(transparent)]
     Jumpbox(#[from] JumpboxError),
+    /// Something the lab created could not be released.
+    #[error("could not release {what}: {why}")]
+    Cleanup {
+        /// The resource.
+        what: String,
+        /// What failed, and how to release it by hand.
+        why: String,
+    },
+    /// A node name the profile does not have.
+    #[error("node {node:?} does not exist in minikube profile {profile:?}: its nodes are {}", .nodes.join(", "))]
+    UnknownNode {
+        /// The name asked for.
+        node: String,
+        /// The profile.
+        profile: String,
+        /// The profile's nodes.
+        nodes: Vec<String>,
+    },
+    /// The cluster's API server did not answer.
+    #[error("cannot reach the cluster's API server at {server} (kubeconfig {}) within {}: {detail}\ncheck that the cluster runs (`minikube status -p {profile}`) and that the kubeconfig's server is its address", .kubeconfig.display(), crate::claims::human(*.waited))]
+    Unreachable {
+        /// The kubeconfig's server URL.
+        server: String,
+        /// The kubeconfig.
+        kubeconfig: PathBuf,
+        /// The profile.
+        profile: String,
+        /// How long it was tried.
+        waited: Duration,
+        /// The last error.
+        detail: String,
+    },
     /// A check found something else than expected.
     #[error("expected {what}: {expected}; found: {found}")]
     Unexpected {
@@ -129,6 +162,7 @@ const RECORDER_SYNC: Duration = Duration::from_secs(60);
 struct ClusterApi {
     client: kube::Client,
     kubeconfig: PathBuf,
+    server: String,
     _recorder: Recorder,
 }
 
@@ -163,45 +197,16 @@ pub fn parse_containerd_version(text: &str) -> Option<ContainerdVersion> {
 /// restarts it with `systemctl` when it prepares the runtime, `pkg/minikube/cruntime/containerd.go`).
 pub const RUNTIME_CHECK: &str = "containerd --version && sudo systemctl is-active containerd";
 
-/// The profiles that labs have created and not deleted yet, shared by a run's labs so that an
-/// interrupted run can still delete them.
-#[derive(Debug, Clone, Default)]
-pub struct LiveProfiles(Arc<Mutex<BTreeSet<String>>>);
-
-impl LiveProfiles {
-    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn insert(&self, profile: &str) {
-        self.set().insert(profile.to_string());
-    }
-
-    pub(crate) fn remove(&self, profile: &str) {
-        self.set().remove(profile);
-    }
-
-    /// Whether `profile` is live.
-    #[must_use]
-    pub fn contains(&self, profile: &str) -> bool {
-        self.set().contains(profile)
-    }
-
-    /// The live profiles, sorted.
-    #[must_use]
-    pub fn snapshot(&self) -> Vec<String> {
-        self.set().iter().cloned().collect()
-    }
-}
+/// How long [`Lab::attach_cluster`] tries to reach the API server.
+pub const REACH_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// One scenario's lab.
 pub struct Lab {
     minikube: Minikube,
     settings: Settings,
     nodes: Vec<NodeInfo>,
-    live: LiveProfiles,
+    registry: Registry,
+    profile_reg: Option<Registration>,
     outcomes: BTreeMap<String, String>,
     marks: BTreeMap<String, jiff::Timestamp>,
     jumpbox: Option<Arc<Jumpbox>>,
@@ -301,7 +306,8 @@ impl Lab {
             minikube,
             settings,
             nodes: Vec::new(),
-            live: LiveProfiles::default(),
+            registry: Registry::new(),
+            profile_reg: None,
             outcomes: BTreeMap::new(),
             marks: BTreeMap::new(),
             jumpbox: None,
@@ -326,17 +332,36 @@ impl Lab {
         self
     }
 
-    /// Records the profiles this lab creates in `live` (shared by the run's labs).
+    /// Registers what this lab creates (its profile, host files, jumpbox) in `registry`, the
+    /// run's (see [`crate::cleanup`]).
     #[must_use]
-    pub fn tracked_by(mut self, live: LiveProfiles) -> Self {
-        self.live = live;
+    pub fn tracked_by(mut self, registry: Registry) -> Self {
+        self.registry = registry;
         self
     }
 
-    /// Whether this lab created its profile and has not deleted it.
+    /// The registry this lab registers what it creates in.
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Whether this lab created (or adopted) its profile and has not deleted it.
     #[must_use]
     pub fn created(&self) -> bool {
-        self.live.contains(self.profile())
+        self.profile_reg.is_some()
+    }
+
+    /// Releases a profile's registration (deleting the profile), as an error when it fails.
+    async fn release_profile(registration: Registration) -> Result<(), LabError> {
+        let released = registration.release(Urgency::Orderly).await;
+        match released.outcome {
+            Outcome::Failed(why) => Err(LabError::Cleanup {
+                what: released.what,
+                why,
+            }),
+            Outcome::Released(_) | Outcome::Kept(_) => Ok(()),
+        }
     }
 
     /// The scenario's profile.
@@ -460,13 +485,20 @@ impl Lab {
             &kept.profile,
             self.minikube.runner().clone(),
         );
-        self.live.insert(&kept.profile);
+        if let Some(registration) = &kept.registration {
+            registration.report_to(self.minikube.runner().transcript(), self.settings.env());
+        }
+        self.profile_reg = kept.registration;
         self.nodes = kept.nodes;
         self.adopted_lease = kept.lease;
         let api = crate::course::api_kubeconfig(&kept.state);
+        kept.state
+            .files()
+            .report_to(self.minikube.runner().transcript());
         self.course = Some(kept.state);
         if let Some(path) = api {
             self.attach_cluster(&path).await?;
+            self.check_cluster_reachable().await?;
         }
         Ok(())
     }
@@ -476,14 +508,20 @@ impl Lab {
     /// # Errors
     /// Provider errors from `minikube delete`.
     pub async fn discard(&mut self, kept: KeptCluster) -> Result<(), LabError> {
-        let minikube = Minikube::new(
-            self.minikube.binary(),
-            &kept.profile,
-            self.minikube.runner().clone(),
-        );
-        minikube.delete().await?;
-        self.live.remove(&kept.profile);
-        Ok(())
+        match kept.registration {
+            Some(registration) => {
+                registration.report_to(self.minikube.runner().transcript(), self.settings.env());
+                Self::release_profile(registration).await
+            }
+            None => {
+                let minikube = Minikube::new(
+                    self.minikube.binary(),
+                    &kept.profile,
+                    self.minikube.runner().clone(),
+                );
+                Ok(minikube.delete().await?)
+            }
+        }
     }
 
     /// Starts the profile with `count` nodes, as the course does (`--no-kubernetes`, docker
@@ -503,7 +541,15 @@ impl Lab {
             }
             Err(e) => return Err(e.into()),
         }
-        self.live.insert(self.minikube.profile());
+        // Registered before it exists: an interrupted `minikube start` leaves nodes behind too.
+        self.profile_reg = Some(self.registry.register(
+            Profile {
+                minikube: self.minikube.binary().to_path_buf(),
+                profile: self.profile().to_string(),
+            },
+            self.minikube.runner().transcript(),
+            self.settings.env(),
+        ));
         self.mark("nodes starting");
         self.minikube.start(count).await?;
         self.mark("nodes started");
@@ -574,6 +620,7 @@ impl Lab {
     /// # Errors
     /// Provider errors (node unknown or stopped, …).
     pub async fn run_on(&self, node: &str, script: &str) -> Result<ScriptOutput, LabError> {
+        self.check_node(node)?;
         let env: String = self
             .settings
             .env()
@@ -581,6 +628,27 @@ impl Lab {
             .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
             .collect();
         Ok(self.minikube.ssh(node, &format!("{env}{script}")).await?)
+    }
+
+    /// Checks that `node` (`<profile>-m02`, or `m02` as minikube also accepts) is one of the
+    /// profile's nodes, once they are known.
+    ///
+    /// # Errors
+    /// [`LabError::UnknownNode`] listing the nodes.
+    pub fn check_node(&self, node: &str) -> Result<(), LabError> {
+        let profile = self.profile();
+        let known = self
+            .nodes
+            .iter()
+            .any(|n| n.name == node || n.name == format!("{profile}-{node}"));
+        if self.nodes.is_empty() || known {
+            return Ok(());
+        }
+        Err(LabError::UnknownNode {
+            node: node.to_string(),
+            profile: profile.to_string(),
+            nodes: self.nodes.iter().map(|n| n.name.clone()).collect(),
+        })
     }
 
     /// Checks that every node answers a command, and that it is the node asked for: `hostname`
@@ -667,6 +735,7 @@ impl Lab {
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
+        let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
         let recorder = Recorder::start(&client, &self.timeline);
         // Marks set from now on come after the objects that already exist.
@@ -678,10 +747,43 @@ impl Lab {
         self.cluster = Some(ClusterApi {
             client,
             kubeconfig: kubeconfig.to_path_buf(),
+            server,
             _recorder: recorder,
         });
         self.mark("cluster API attached");
         Ok(())
+    }
+
+    /// Asks the attached cluster's API server its version for up to [`REACH_TIMEOUT`] (an API
+    /// server restarting answers within it), so that a kubeconfig pointing nowhere fails at once
+    /// instead of at the end of every wait.
+    ///
+    /// # Errors
+    /// [`LabError::Unreachable`] naming the server and the kubeconfig; [`LabError::NoCluster`]
+    /// before [`attach_cluster`](Self::attach_cluster).
+    pub async fn check_cluster_reachable(&self) -> Result<(), LabError> {
+        let api = self.cluster.as_ref().ok_or(LabError::NoCluster)?;
+        let (client, server, kubeconfig) =
+            (&api.client, api.server.as_str(), api.kubeconfig.as_path());
+        let started = std::time::Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < REACH_TIMEOUT {
+            let left = REACH_TIMEOUT.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, client.apiserver_version()).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "no answer".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let redactor = self.minikube.runner().transcript().redactor();
+        Err(LabError::Unreachable {
+            server: server.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            profile: self.profile().to_string(),
+            waited: REACH_TIMEOUT,
+            detail: redactor.redact(&last),
+        })
     }
 
     /// The cluster API's client.
@@ -934,6 +1036,7 @@ impl Lab {
                 self.settings.provider,
                 self.minikube.profile(),
                 self.minikube.runner().clone(),
+                &self.registry,
             )
             .await?;
             self.jumpbox = Some(Arc::new(jumpbox));
@@ -991,22 +1094,6 @@ impl Lab {
         if !self.created() {
             return Ok((Cleanup::Nothing, unused));
         }
-        let bin = shell_quote(&self.minikube.binary().to_string_lossy());
-        let profile = shell_quote(self.profile());
-        if failed && self.settings.keep_on_failure {
-            let node = self
-                .nodes
-                .get(1)
-                .or(self.nodes.first())
-                .map_or_else(|| self.profile().to_string(), |n| n.name.clone());
-            return Ok((
-                Cleanup::Kept(format!(
-                    "kept minikube profile {profile} for inspection (--keep-on-failure):\n  reach a node: {bin} ssh -p {profile} -n {}\n  delete it:    {bin} delete -p {profile}",
-                    shell_quote(&node)
-                )),
-                unused,
-            ));
-        }
         // The jumpbox sits on the profile's Docker network: remove it first, or `minikube delete`
         // cannot remove the network (Docker refuses while a container is attached). A kept
         // cluster gets a new jumpbox in the next scenario.
@@ -1019,21 +1106,98 @@ impl Lab {
                 jumpbox.stop().await?;
             }
         }
+        if failed && self.settings.keep_on_failure {
+            let how = self.how_to_reach();
+            if let Some(files) = self.course.as_mut().map(CourseState::files_mut) {
+                files.keep(format!(
+                    "the kept cluster's kubeconfigs; remove with the cluster: rm -rf {}",
+                    shell_quote(&files.dir().to_string_lossy())
+                ));
+            }
+            if let Some(registration) = self.profile_reg.take() {
+                registration.keep(how.clone());
+            }
+            // The profile's name stays taken for the rest of the run.
+            if let Some(lease) = self.adopted_lease.take().or(lease) {
+                lease.hold_for_run();
+            }
+            return Ok((
+                Cleanup::Kept(format!(
+                    "kept minikube profile {} for inspection (--keep-on-failure):\n{how}",
+                    self.profile()
+                )),
+                unused,
+            ));
+        }
         if !failed && let Some(state) = self.course.take_if(|c| c.spoiled().is_none()) {
             let kept = KeptCluster {
                 profile: self.profile().to_string(),
                 nodes: self.nodes.clone(),
                 state,
                 lease: self.adopted_lease.take().or(lease),
+                registration: self.profile_reg.take(),
             };
             return Ok((Cleanup::Reused(Box::new(kept)), unused));
         }
-        self.minikube.delete().await?;
-        self.live.remove(self.minikube.profile());
+        if let Some(registration) = self.profile_reg.take() {
+            Self::release_profile(registration).await?;
+        }
         self.nodes.clear();
         self.course = None;
         self.adopted_lease = None;
         Ok((Cleanup::Deleted, unused))
+    }
+
+    /// How to reach this lab's cluster and delete it, as shell lines: `minikube ssh` to a worker
+    /// (else the primary), `export KUBECONFIG=…` once a kubeconfig exists on the host (the
+    /// reader's exported one, else the harness's admin.conf), and the deletion (profile and host
+    /// files). labsim's state directory is named when it is not the default.
+    #[must_use]
+    pub fn how_to_reach(&self) -> String {
+        let bin = shell_quote(&self.minikube.binary().to_string_lossy());
+        let profile = shell_quote(self.profile());
+        let node = self
+            .nodes
+            .get(1)
+            .or(self.nodes.first())
+            .map_or_else(|| self.profile().to_string(), |n| n.name.clone());
+        let mut lines = Vec::new();
+        if self.settings.provider == crate::settings::ProviderKind::Labsim
+            && let Some(home) = std::env::var_os("LABSIM_HOME")
+        {
+            lines.push(format!(
+                "  labsim state:  export LABSIM_HOME={}",
+                shell_quote(&home.to_string_lossy())
+            ));
+        }
+        lines.push(format!(
+            "  reach a node:  {bin} ssh -p {profile} -n {}",
+            shell_quote(&node)
+        ));
+        let files = self.course.as_ref().map(CourseState::files);
+        let kubeconfig = self.course.as_ref().and_then(|c| {
+            let exported = c.files().kubeconfig();
+            if exported.exists() {
+                Some(exported)
+            } else {
+                crate::course::api_kubeconfig(c)
+            }
+        });
+        if let Some(path) = kubeconfig {
+            lines.push(format!(
+                "  use kubectl:   export KUBECONFIG={}",
+                shell_quote(&path.to_string_lossy())
+            ));
+        }
+        let mut delete = format!("{bin} delete -p {profile}");
+        if let Some(files) = files {
+            delete.push_str(&format!(
+                " && rm -rf {}",
+                shell_quote(&files.dir().to_string_lossy())
+            ));
+        }
+        lines.push(format!("  delete it:     {delete}"));
+        lines.join("\n")
     }
 }
 

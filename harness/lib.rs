@@ -5,11 +5,16 @@
 //!
 //! - [`runner`]: the one place that starts processes (timeouts, process-group kill, capture,
 //!   transcript).
+//! - [`cleanup`]: the one registry of what a run creates (profiles, background processes, the
+//!   jumpbox, temp directories), released on every exit path.
 //! - [`redact`]: secrets are removed from everything written.
 //! - [`transcript`]: `transcript.jsonl` and `transcript.txt` per scenario.
 //! - [`provider`]: the minikube CLI (labsim answers the same CLI); [`minikube_cli`]: what real
 //!   minikube's command line accepts, checked before every call.
-//! - [`wait`]: the one waiting primitive.
+//! - [`faults`]: labsim's fault injection and event log, for ride-through tests.
+//! - [`lint`]: features, steps and fixtures checked before a run creates anything.
+//! - [`wait`]: the one waiting primitive; [`deadline`]: step and scenario timeouts that say
+//!   what the step was waiting for.
 //! - [`jumpbox`]: where the course's `curl <node IP>` runs (netshoot on the profile's network,
 //!   or the host on labsim).
 //! - [`kubeconfig`]: the kubeconfig exported to the host, rewritten for Docker Desktop.
@@ -33,9 +38,12 @@
 pub mod apiserver;
 pub mod bootstrap;
 pub mod claims;
+pub mod cleanup;
 pub mod course;
+pub mod deadline;
 pub mod diagnostics;
 pub mod etcd;
+pub mod faults;
 pub mod fixtures;
 pub mod gates;
 pub mod jumpbox;
@@ -45,6 +53,7 @@ pub mod kubeconfig;
 pub mod kubectl;
 pub mod lab;
 pub mod labsim;
+pub mod lint;
 pub mod minikube_cli;
 pub mod node_shell;
 pub mod outage;

@@ -90,6 +90,7 @@ impl Progress {
     #[must_use]
     pub fn begin(&self, what: &str, budget: Option<Duration>) -> Activity<'_> {
         Activity {
+            slot: crate::deadline::begin(what, budget),
             progress: Some(self),
             what: what.to_string(),
             budget,
@@ -116,6 +117,7 @@ pub fn begin(what: &str, budget: Option<Duration>) -> Activity<'static> {
     match GLOBAL.get() {
         Some(p) => p.begin(what, budget),
         None => Activity {
+            slot: crate::deadline::begin(what, budget),
             progress: None,
             what: String::new(),
             budget,
@@ -129,6 +131,9 @@ pub fn begin(what: &str, budget: Option<Duration>) -> Activity<'static> {
 /// Runs `fut`, reporting it as `what` (with `budget`) every second while it runs.
 pub async fn track<F: Future>(what: &str, budget: Option<Duration>, fut: F) -> F::Output {
     let mut activity = begin(what, budget);
+    if let Some(slot) = &activity.slot {
+        slot.update("running");
+    }
     if activity.progress.is_none() {
         return fut.await;
     }
@@ -142,8 +147,10 @@ pub async fn track<F: Future>(what: &str, budget: Option<Duration>, fut: F) -> F
     }
 }
 
-/// One wait being followed. Dropping it clears its line on a terminal.
+/// One wait being followed (also for the step's deadline, [`crate::deadline`]). Dropping it
+/// clears its line on a terminal.
 pub struct Activity<'a> {
+    slot: Option<crate::deadline::Slot>,
     progress: Option<&'a Progress>,
     what: String,
     budget: Option<Duration>,
@@ -176,6 +183,9 @@ fn clip(text: &str, max: usize) -> String {
 impl Activity<'_> {
     /// Reports the latest state seen; prints when due.
     pub fn update(&mut self, state: &str) {
+        if let Some(slot) = &self.slot {
+            slot.update(state);
+        }
         let Some(progress) = self.progress else {
             return;
         };

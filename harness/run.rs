@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::cleanup::{Outcome, Registry, Released, Urgency};
 use crate::course::KeptCluster;
-use crate::lab::{Lab, LiveProfiles};
+use crate::deadline::Deadlines;
+use crate::lab::Lab;
 use crate::provider::Minikube;
 use crate::redact::Redactor;
 use crate::report::environment::Environment;
@@ -26,9 +28,10 @@ pub struct Run {
     reports: Reports,
     redactor: Redactor,
     profiles: Arc<Mutex<BTreeSet<u32>>>,
-    live: LiveProfiles,
+    registry: Registry,
     setup: OnceLock<Runner>,
     strict_claims: bool,
+    deadlines: Deadlines,
     environment: Mutex<Environment>,
     labs: Mutex<BTreeMap<ScenarioKey, Vec<LabRecord>>>,
     collector: Collector,
@@ -51,6 +54,13 @@ impl ProfileLease {
     }
 }
 
+impl ProfileLease {
+    /// Keeps the name taken until the run ends (a cluster kept for inspection holds it).
+    pub fn hold_for_run(self) {
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for ProfileLease {
     fn drop(&mut self) {
         self.pool
@@ -65,11 +75,12 @@ impl Run {
     #[must_use]
     pub fn new(settings: Settings, reports: Reports, redactor: Redactor) -> Self {
         Self {
+            deadlines: Deadlines::for_run(settings.provider, settings.timing),
             settings,
             reports,
             redactor,
             profiles: Arc::default(),
-            live: LiveProfiles::default(),
+            registry: Registry::new(),
             setup: OnceLock::new(),
             strict_claims: false,
             environment: Mutex::default(),
@@ -77,6 +88,23 @@ impl Run {
             collector: Collector::new(),
             kept: Mutex::default(),
         }
+    }
+
+    /// Sets the step and scenario deadlines (`--step-timeout`, `--scenario-timeout`).
+    pub fn set_deadlines(&mut self, deadlines: Deadlines) {
+        self.deadlines = deadlines;
+    }
+
+    /// The step and scenario deadlines (by default scaled to the provider and timing profile).
+    #[must_use]
+    pub fn deadlines(&self) -> Deadlines {
+        self.deadlines
+    }
+
+    /// The run's registry of what it created (see [`crate::cleanup`]).
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Makes drifted claims fail their step (`--strict-claims`).
@@ -186,7 +214,8 @@ impl Run {
         }
         let transcript =
             Transcript::create(self.reports.root().join("setup"), self.redactor.clone())?;
-        let runner = Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT);
+        let runner = Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT)
+            .registered_in(&self.registry);
         Ok(self.setup.get_or_init(|| runner).clone())
     }
 
@@ -226,10 +255,11 @@ impl Run {
     ) -> Result<Lab, TranscriptError> {
         let dir = self.reports.scenario_dir(feature, scenario);
         let transcript = Transcript::create(dir, self.redactor.clone())?;
-        let runner = Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT);
+        let runner = Runner::new(transcript, self.settings.env(), DEFAULT_TIMEOUT)
+            .registered_in(&self.registry);
         let minikube = Minikube::new(&self.settings.minikube, profile.name(), runner);
         Ok(Lab::new(minikube, self.settings.clone())
-            .tracked_by(self.live.clone())
+            .tracked_by(self.registry.clone())
             .strict_claims(self.strict_claims))
     }
 
@@ -250,58 +280,44 @@ impl Run {
             .replace(cluster)
     }
 
-    /// Deletes a kept cluster (at the end of the run, or when another replaces it); returns a line
-    /// saying what happened.
-    pub async fn delete_kept(&self, cluster: KeptCluster) -> String {
-        let runner = match self.setup_runner() {
-            Ok(r) => r,
-            Err(e) => return format!("could not delete minikube profile {}: {e}", cluster.profile),
-        };
-        let minikube = Minikube::new(&self.settings.minikube, &cluster.profile, runner);
-        let delete = format!(
-            "{} delete -p {}",
-            self.settings.minikube.display(),
-            cluster.profile
-        );
-        match minikube.delete().await {
-            Ok(()) => {
-                self.live.remove(&cluster.profile);
-                format!("deleted the course's cluster {}", cluster.profile)
-            }
-            Err(e) => format!(
-                "could not delete minikube profile {}: {e}\ndelete it with: {delete}",
+    /// Deletes a kept cluster (at the end of the run, or when another replaces it), reporting in
+    /// the run's setup transcript; returns a line saying what happened.
+    pub async fn delete_kept(&self, mut cluster: KeptCluster) -> String {
+        let Some(registration) = cluster.registration.take() else {
+            return format!(
+                "the course's cluster {} was not registered",
                 cluster.profile
-            ),
+            );
+        };
+        if let Ok(runner) = self.setup_runner() {
+            registration.report_to(runner.transcript(), self.settings.env());
+            cluster.state.files().report_to(runner.transcript());
+        }
+        let released = registration.release(Urgency::Orderly).await;
+        // Its host files go with it.
+        drop(cluster);
+        match released.outcome {
+            Outcome::Released(_) => format!("deleted the course's cluster ({})", released.what),
+            _ => released.to_string(),
         }
     }
 
-    /// Deletes every profile a lab created and did not delete (an interrupted run), or with
-    /// `--keep-on-failure` says how to; returns one line per profile.
-    ///
-    /// # Errors
-    /// [`TranscriptError`] when the setup transcript cannot be opened; deletion failures are
-    /// reported in the returned lines.
-    pub async fn clean_up_live_profiles(&self) -> Result<Vec<String>, TranscriptError> {
-        let runner = self.setup_runner()?;
-        let mut lines = Vec::new();
-        for profile in self.live.snapshot() {
-            let minikube = Minikube::new(&self.settings.minikube, &profile, runner.clone());
-            let delete = format!("{} delete -p {profile}", self.settings.minikube.display());
-            if self.settings.keep_on_failure {
-                lines.push(format!(
-                    "kept minikube profile {profile} (--keep-on-failure); delete it with: {delete}"
-                ));
-                continue;
-            }
-            lines.push(match minikube.delete().await {
-                Ok(()) => format!("deleted minikube profile {profile}"),
-                Err(e) => format!(
-                    "could not delete minikube profile {profile}: {e}
-delete it with: {delete}"
-                ),
-            });
+    /// Releases everything the run created and still holds (an interrupted or failed run: its
+    /// profiles, background processes, temp directories), newest first or, `Fast`, all at once;
+    /// returns one report per resource. Clusters kept with `--keep-on-failure` are not released:
+    /// see [`Run::kept`].
+    pub async fn release_all(&self, urgency: Urgency) -> Vec<Released> {
+        // The course's cluster kept between scenarios goes too (its host files with it).
+        if let Some(kept) = self.take_kept() {
+            drop(kept);
         }
-        Ok(lines)
+        self.registry.release_all(urgency).await
+    }
+
+    /// The clusters kept for inspection (`--keep-on-failure`), with how to reach and delete them.
+    #[must_use]
+    pub fn kept(&self) -> Vec<Released> {
+        self.registry.kept()
     }
 }
 

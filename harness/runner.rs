@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::cleanup::{ProcessGroup, Registration, Registry, process_start_time};
 use crate::transcript::{Ending, Record, Transcript, TranscriptError, shell_join};
 
 /// How long the runner waits for a process's output pipes to close after the process exited. A
@@ -206,6 +207,7 @@ struct Inner {
     transcript: Transcript,
     env: Vec<(String, String)>,
     timeout: Duration,
+    registry: Option<Registry>,
 }
 
 /// Starts processes and records them in one transcript. Cheap to clone.
@@ -234,6 +236,19 @@ impl Runner {
                 transcript,
                 env,
                 timeout,
+                registry: None,
+            }),
+        }
+    }
+
+    /// A runner like this one whose background processes are registered in `registry` (the
+    /// run's [`Registry`]), so that they are killed however the run ends.
+    #[must_use]
+    pub fn registered_in(&self, registry: &Registry) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                registry: Some(registry.clone()),
+                ..(*self.inner).clone()
             }),
         }
     }
@@ -388,6 +403,18 @@ impl Runner {
         // see end-of-file when the process tree exits.
         drop(expr);
         let pgid = handle.pids()[0];
+        let registration = match (&self.inner.registry, background) {
+            (Some(registry), true) => Some(registry.register(
+                ProcessGroup {
+                    pgid,
+                    start_time: process_start_time(pgid),
+                    command: self.redact(&shell_join(&cmd.argv)),
+                },
+                &self.inner.transcript,
+                Vec::new(),
+            )),
+            _ => None,
+        };
         let (stdout, stdout_done) = read_in_background(out_r);
         let (stderr, stderr_done) = read_in_background(err_r);
         Ok(Running {
@@ -405,6 +432,7 @@ impl Runner {
             stderr,
             pipes_done: Some((stdout_done, stderr_done)),
             recorded: false,
+            registration,
         })
     }
 }
@@ -465,6 +493,8 @@ struct Running {
     stderr: Buffer,
     pipes_done: Option<(oneshot::Receiver<()>, oneshot::Receiver<()>)>,
     recorded: bool,
+    /// Its entry in the run's registry (background processes), settled when it is recorded.
+    registration: Option<Registration>,
 }
 
 impl Running {
@@ -517,6 +547,9 @@ impl Running {
             self.note.clone()
         };
         self.recorded = true;
+        if let Some(registration) = self.registration.take() {
+            registration.released();
+        }
         self.transcript.append(&Record {
             started: self.started,
             argv: &self.argv,
@@ -538,6 +571,9 @@ impl Drop for Running {
             return;
         }
         self.kill();
+        if let Some(registration) = self.registration.take() {
+            registration.released();
+        }
         let stdout = text(&self.stdout);
         let stderr = text(&self.stderr);
         // Best effort: a transcript that cannot be written must not turn a drop into a panic.

@@ -175,6 +175,11 @@ impl Transcript {
     /// # Errors
     /// [`TranscriptError::Write`] when a file cannot be written.
     pub fn append(&self, record: &Record<'_>) -> Result<Entry, TranscriptError> {
+        self.write(&shell_join(record.argv), record)
+    }
+
+    /// Redacts and appends `record`, shown as `command`.
+    fn write(&self, command: &str, record: &Record<'_>) -> Result<Entry, TranscriptError> {
         let red = |s: &str| self.redactor.redact(s);
         let mut files = self
             .files
@@ -184,7 +189,7 @@ impl Transcript {
         let entry = Entry {
             seq: files.seq,
             started: record.started.to_string(),
-            command: red(&shell_join(record.argv)),
+            command: red(command),
             note: record.note.map(red),
             env: record
                 .env
@@ -211,6 +216,37 @@ impl Transcript {
         write(&mut files.jsonl, "transcript.jsonl", line.as_bytes())?;
         write(&mut files.txt, "transcript.txt", text.as_bytes())?;
         Ok(entry)
+    }
+
+    /// Appends the release of something the run created (see [`crate::cleanup`]): an entry whose
+    /// command is a shell comment, `# cleanup: <summary>`, ending 0, or 1 when it `failed`.
+    ///
+    /// # Errors
+    /// [`TranscriptError::Write`] when a file cannot be written.
+    pub fn append_cleanup(&self, summary: &str, failed: bool) -> Result<Entry, TranscriptError> {
+        let line = summary.lines().next().unwrap_or_default();
+        let rest: Vec<&str> = summary.lines().skip(1).collect();
+        let argv = [format!("# cleanup: {line}")];
+        let detail = if rest.is_empty() {
+            String::new()
+        } else {
+            format!("{}\n", rest.join("\n"))
+        };
+        // A comment is shown as written, not shell-quoted.
+        self.write(
+            &argv[0],
+            &Record {
+                started: jiff::Timestamp::now(),
+                argv: &argv,
+                note: None,
+                env: &[],
+                background: false,
+                ending: Ending::Exit(i32::from(failed)),
+                duration: Duration::ZERO,
+                stdout: &detail,
+                stderr: "",
+            },
+        )
     }
 }
 

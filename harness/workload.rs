@@ -2,12 +2,14 @@
 //! course's `curl <worker IP>` from the jumpbox, and the pod a scenario works on (a named outcome).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::course::{self, CourseError, HELLO_SELECTOR};
 use crate::kube;
 use crate::lab::Lab;
+use crate::wait::{Probe, Wait, WaitError};
 
 /// The named outcome holding the hello-world pod a scenario works on.
 pub const POD_OUTCOME: &str = "hello-world pod";
@@ -100,11 +102,20 @@ pub async fn expect_curl(
     }
 }
 
+/// How long a worker may take to route the `hello` Ingress once its pods run: traefik learns of
+/// Ingresses through client-go informers, whose reflector re-lists and re-watches after a lost API
+/// server with a back-off growing from 800 ms to 30 s (`tools/cache/reflector.go` in
+/// kubernetes/client-go, `NewReflectorWithOptions`' backoff manager), and applies a new
+/// configuration after its `providers.providersThrottleDuration` (2 s by default).
+pub const INGRESS_ROUTED: Duration = Duration::from_secs(45);
+
 /// The course's `curl <worker IP>` for each worker: podinfo's JSON whose `hostname` is one of the
-/// hello-world pods (through traefik and the `hello` Ingress).
+/// hello-world pods (through traefik and the `hello` Ingress). A worker that does not route the
+/// Ingress yet (traefik's `404 page not found`, no answer) is asked again for up to
+/// [`INGRESS_ROUTED`], as a reader would curl again.
 ///
 /// # Errors
-/// [`CourseError::Unexpected`] with the reply.
+/// [`CourseError::Unexpected`] with the last reply.
 pub async fn expect_workers_answer(lab: &mut Lab) -> Result<(), CourseError> {
     let names: BTreeSet<String> = running_pods(lab)
         .await?
@@ -112,22 +123,40 @@ pub async fn expect_workers_answer(lab: &mut Lab) -> Result<(), CourseError> {
         .map(|p| kube::name_of(p).to_string())
         .collect();
     for worker in course::workers(lab) {
-        let reply = lab.curl_from_jumpbox(&worker.ip.to_string()).await?;
-        let hostname = serde_json::from_str::<serde_json::Value>(&reply.body)
-            .ok()
-            .and_then(|v| v["hostname"].as_str().map(str::to_string));
-        match hostname {
-            Some(h) if reply.status == Some(200) && names.contains(&h) => {
-                lab.record(format!("hostname via {}", worker.name), h);
-            }
-            _ => {
-                return Err(CourseError::Unexpected {
-                    what: format!("curl {} from the jumpbox", worker.ip),
-                    expected: format!("podinfo's JSON with a hostname among {names:?}"),
-                    found: format!(
+        let what = format!("curl {} from the jumpbox", worker.ip);
+        // The jumpbox starts on first use, so each look needs the lab mutably.
+        let shared = tokio::sync::Mutex::new(&mut *lab);
+        let names = &names;
+        let ip = worker.ip.to_string();
+        let answered = Wait::until(what.clone(), INGRESS_ROUTED)
+            .poll(|| async {
+                let reply = shared.lock().await.curl_from_jumpbox(&ip).await?;
+                let hostname = serde_json::from_str::<serde_json::Value>(&reply.body)
+                    .ok()
+                    .and_then(|v| v["hostname"].as_str().map(str::to_string));
+                Ok::<_, CourseError>(match hostname {
+                    Some(h) if reply.status == Some(200) && names.contains(&h) => Probe::Holds(h),
+                    _ => Probe::Fails(format!(
                         "status {:?}, curl exit {} {}, body {:?}",
                         reply.status, reply.curl_exit, reply.error, reply.body
-                    ),
+                    )),
+                })
+            })
+            .await;
+        match answered {
+            Ok(waited) => lab.record(format!("hostname via {}", worker.name), waited.value),
+            Err(WaitError::TimedOut { last, .. }) => {
+                return Err(CourseError::Unexpected {
+                    what,
+                    expected: format!("podinfo's JSON with a hostname among {names:?}"),
+                    found: last,
+                });
+            }
+            Err(e) => {
+                return Err(CourseError::Unexpected {
+                    what,
+                    expected: format!("podinfo's JSON with a hostname among {names:?}"),
+                    found: e.to_string(),
                 });
             }
         }

@@ -19,12 +19,15 @@ mod world;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use cucumber::event::ScenarioFinished;
 use cucumber::writer::Coloring;
 use cucumber::{World as _, WriterExt as _, cli, writer};
 use futures::FutureExt as _;
+use k8s_labs::cleanup::Urgency;
+use k8s_labs::deadline::{self, Deadlines};
 use k8s_labs::gates::{self, Gated};
 use k8s_labs::lab::Cleanup;
 use k8s_labs::provisioning::{self, Scripts};
@@ -74,6 +77,14 @@ struct LabsCli {
     /// otherwise).
     #[arg(long)]
     strict_claims: bool,
+    /// How long one step may take (e.g. 90s, 15m, 1h). Default: the time the provider needs to
+    /// build the course's cluster plus twice the timing profile's eviction time (labsim fast:
+    /// 11 min).
+    #[arg(long, value_name = "DURATION", value_parser = deadline::parse_duration)]
+    step_timeout: Option<Duration>,
+    /// How long one scenario may take. Default: three step timeouts.
+    #[arg(long, value_name = "DURATION", value_parser = deadline::parse_duration)]
+    scenario_timeout: Option<Duration>,
 }
 
 /// The CLI of the writer chain below (terminal output teed with cucumber JSON and the reports'
@@ -81,6 +92,14 @@ struct LabsCli {
 type LabsWriterCli = cli::Compose<cli::Compose<writer::basic::Cli, cli::Empty>, cli::Empty>;
 
 static RUN: OnceLock<Run> = OnceLock::new();
+
+/// How the labs ended, before the final clean-up.
+enum Ended {
+    /// The features ran (or the set-up failed) and the labs returned.
+    Finished(anyhow::Result<ExitCode>),
+    /// A signal stopped them.
+    Interrupted(Signal),
+}
 
 fn main() -> ExitCode {
     // One TLS stack: rustls with ring, for kube-rs and everything else.
@@ -96,15 +115,247 @@ fn main() -> ExitCode {
         .reports
         .clone()
         .unwrap_or_else(|| root.join("reports").join(new_run_id()));
-    let code = runtime
-        .block_on(labs(opts, root, &reports_dir))
-        .unwrap_or_else(|e| {
-            eprintln!("k8s-labs: {e:#}");
-            ExitCode::FAILURE
-        });
-    // Every run ends by naming its reports folder.
-    println!("reports: {}", reports_dir.display());
+    let mut signals = {
+        let _entered = runtime.enter();
+        Signals::install()
+    };
+    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            tokio::select! {
+                result = labs(opts, root, &reports_dir) => Ended::Finished(result),
+                signal = signals.next() => Ended::Interrupted(signal),
+            }
+        })
+    }));
+    // Whatever happened, the labs' future is gone now: every process it had started was killed
+    // with its process group (runner.rs). What outlives processes is released below.
+    let code = runtime.block_on(conclude(ended, &mut signals));
+    // Every run that wrote reports ends by naming their folder.
+    if reports_dir.exists() {
+        println!("reports: {}", reports_dir.display());
+    }
     code
+}
+
+/// Releases what the run still holds and decides the exit code: after an interruption, an
+/// orderly clean-up that a second SIGINT or SIGTERM turns into a fast one; after a panic or an
+/// error, the same clean-up; then the clusters kept for inspection are listed.
+async fn conclude(ended: std::thread::Result<Ended>, signals: &mut Signals) -> ExitCode {
+    let (code, interrupted) = match ended {
+        Ok(Ended::Finished(Ok(code))) => (code, false),
+        Ok(Ended::Finished(Err(e))) => {
+            eprintln!("k8s-labs: {e:#}");
+            (ExitCode::FAILURE, false)
+        }
+        Ok(Ended::Interrupted(signal)) => {
+            eprintln!(
+                "k8s-labs: {signal}: stopped the run; cleaning up what it created (again to clean up fast)"
+            );
+            (ExitCode::from(signal.exit_code()), true)
+        }
+        Err(_) => {
+            eprintln!("k8s-labs: the harness panicked (above); cleaning up what the run created");
+            (ExitCode::from(101), false)
+        }
+    };
+    let Some(run) = RUN.get() else {
+        // The run was never set up: it created nothing that outlives it.
+        return code;
+    };
+    let fast = sweep(run, signals).await;
+    if interrupted && !fast {
+        // The scenarios that finished before the interruption, in the usual reports.
+        match run.write_reports() {
+            Ok(written) => {
+                if let Some(html) = written.iter().find(|p| p.ends_with(report::REPORT_HTML)) {
+                    eprintln!("k8s-labs: report of what ran: {}", html.display());
+                }
+            }
+            Err(e) => eprintln!("k8s-labs: cannot write the reports: {e}"),
+        }
+    }
+    for kept in run.kept() {
+        eprintln!("k8s-labs: {kept}");
+    }
+    code
+}
+
+/// Releases everything the run still holds, in order; a signal meanwhile switches to the fast
+/// clean-up (everything at once). Returns whether it went fast. Prints each release.
+async fn sweep(run: &Run, signals: &mut Signals) -> bool {
+    let print = |released: Vec<k8s_labs::cleanup::Released>| {
+        for r in released {
+            eprintln!("k8s-labs: cleanup: {r}");
+        }
+    };
+    let orderly = run.release_all(Urgency::Orderly);
+    let signal = tokio::select! {
+        released = orderly => {
+            print(released);
+            return false;
+        }
+        signal = signals.next() => signal,
+    };
+    eprintln!("k8s-labs: {signal} again: cleaning up fast (everything at once)");
+    let fast = run.release_all(Urgency::Fast);
+    tokio::pin!(fast);
+    loop {
+        tokio::select! {
+            released = &mut fast => {
+                print(released);
+                break;
+            }
+            signal = signals.next() => eprintln!(
+                "k8s-labs: {signal}: still cleaning up ({}); SIGKILL would leave it behind",
+                run.registry().pending().join(", ")
+            ),
+        }
+    }
+    let left = run.registry().pending();
+    let left: Vec<&String> = left.iter().filter(|p| !p.ends_with("(kept)")).collect();
+    if !left.is_empty() {
+        eprintln!(
+            "k8s-labs: could not release: {}",
+            left.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    true
+}
+
+/// SIGINT and SIGTERM, caught for the whole run (the second one too).
+struct Signals {
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+/// A signal the run was stopped by.
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    /// The exit code of a process ended by it (128 + its number, as a shell reports it).
+    fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signal::Interrupt => "interrupted (SIGINT)",
+            Signal::Terminate => "terminated (SIGTERM)",
+        })
+    }
+}
+
+impl Signals {
+    /// Installs the handlers (inside the runtime).
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            streams: signal(SignalKind::interrupt())
+                .ok()
+                .zip(signal(SignalKind::terminate()).ok()),
+        }
+    }
+
+    /// The next SIGINT or SIGTERM (never, without handlers).
+    async fn next(&mut self) -> Signal {
+        let Some((int, term)) = &mut self.streams else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => Signal::Interrupt,
+            _ = term.recv() => Signal::Terminate,
+        }
+    }
+}
+
+/// The step definitions, each run under the step and scenario deadlines ([`timed_step`]).
+fn timed_steps() -> cucumber::step::Collection<LabWorld> {
+    use cucumber::codegen::{StepConstructor as _, WorldInventory, inventory};
+    let mut steps = cucumber::step::Collection::new();
+    for s in inventory::iter::<<LabWorld as WorldInventory>::Given> {
+        let (loc, regex, _) = s.inner();
+        steps = steps.given(Some(loc), regex(), timed_step);
+    }
+    for s in inventory::iter::<<LabWorld as WorldInventory>::When> {
+        let (loc, regex, _) = s.inner();
+        steps = steps.when(Some(loc), regex(), timed_step);
+    }
+    for s in inventory::iter::<<LabWorld as WorldInventory>::Then> {
+        let (loc, regex, _) = s.inner();
+        steps = steps.then(Some(loc), regex(), timed_step);
+    }
+    steps
+}
+
+/// The step definitions as written (what [`timed_step`] runs).
+static DEFINED: std::sync::LazyLock<cucumber::step::Collection<LabWorld>> =
+    std::sync::LazyLock::new(<LabWorld as cucumber::World>::collection);
+
+/// Runs the definition matching the step under the earlier of the step's and the scenario's
+/// deadline; past it the step fails saying what it was waiting for (what it ran is killed).
+fn timed_step(
+    world: &mut LabWorld,
+    ctx: cucumber::step::Context,
+) -> futures::future::LocalBoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (step, ..) = DEFINED
+            .find(&ctx.step)
+            .expect("the timed collection has the definitions' own expressions")
+            .expect("a step reaches its definition only when one matches");
+        let step = *step;
+        let deadlines = RUN.get().map_or_else(
+            || Deadlines::for_run(ProviderKind::Labsim, Timing::Default),
+            Run::deadlines,
+        );
+        let limit = deadlines.limit_for_step(world.started());
+        if let Err(e) = deadline::run_within(limit, step(world, ctx)).await {
+            panic!("{e}");
+        }
+    })
+}
+
+/// Parses the features the run would run (`--input`, else `features/`), checks that each step has
+/// exactly one definition, and that the YAML fixtures are Kubernetes objects.
+fn lint(root: &Path, parser: &cucumber::parser::basic::Cli) -> anyhow::Result<()> {
+    use cucumber::Parser as _;
+    use cucumber::codegen::{StepConstructor as _, WorldInventory, inventory};
+    use cucumber::gherkin::StepType;
+    use k8s_labs::lint::{self, Definition};
+
+    let features: Vec<Result<cucumber::gherkin::Feature, String>> =
+        futures::executor::block_on_stream(
+            cucumber::parser::Basic::new().parse(root.join("features"), parser.clone()),
+        )
+        .map(|f| f.map_err(|e| lint::describe_parse_error(&e)))
+        .collect();
+    let mut defs = Vec::new();
+    let mut add = |ty: StepType, regex: &cucumber::codegen::Regex| {
+        let regex = regex::Regex::new(regex.as_str()).expect("cucumber compiled it already");
+        defs.push(Definition { ty, regex });
+    };
+    for s in inventory::iter::<<LabWorld as WorldInventory>::Given> {
+        add(StepType::Given, &(s.inner().1)());
+    }
+    for s in inventory::iter::<<LabWorld as WorldInventory>::When> {
+        add(StepType::When, &(s.inner().1)());
+    }
+    for s in inventory::iter::<<LabWorld as WorldInventory>::Then> {
+        add(StepType::Then, &(s.inner().1)());
+    }
+    lint::check_features(&features, &defs)?;
+    lint::check_fixtures(&k8s_labs::fixtures::dir())?;
+    Ok(())
 }
 
 /// Sets the run up and runs the features.
@@ -119,6 +370,8 @@ async fn labs(
     reports_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let custom = opts.custom.clone();
+    // Mistakes in the features or fixtures fail here, before anything is created.
+    lint(root, &opts.parser)?;
     let reports = Reports::create(reports_dir)?;
 
     let env_minikube = std::env::var_os(MINIKUBE_ENV).map(PathBuf::from);
@@ -147,6 +400,9 @@ async fn labs(
     provisioning::check(settings.scripts, settings.provider)?;
     let mut run = Run::new(settings, reports, Redactor::new());
     run.set_strict_claims(custom.strict_claims);
+    let deadlines = Deadlines::for_run(run.settings().provider, run.settings().timing)
+        .overridden(custom.step_timeout, custom.scenario_timeout);
+    run.set_deadlines(deadlines);
     k8s_labs::progress::install(k8s_labs::progress::Progress::stderr(run.redactor().clone()));
     let setup = run.setup_runner()?;
 
@@ -187,40 +443,42 @@ async fn labs(
     let json_path = run.reports().root().join(report::CUCUMBER_JSON);
     let json = report::RedactedFile::create(&json_path, run.redactor().clone())
         .with_context(|| format!("cannot create {}", json_path.display()))?;
-    let cucumber = LabWorld::cucumber::<PathBuf>()
-        // Version gates (`@k8s(...)`) for this run's Kubernetes version: see harness/gates.rs.
-        .with_parser(Gated::new(
-            // Features in the course's order: the course's cluster is built once and shared.
-            k8s_labs::course::CourseOrder::new(cucumber::parser::Basic::new()),
-            s.k8s_version,
-        ))
-        .with_writer(
-            writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
-                .summarized()
-                .tee::<LabWorld, _>(writer::Json::for_tee(json))
-                .tee::<LabWorld, _>(
-                    run.collector()
-                        .discard_stats_writes()
-                        .discard_arbitrary_writes(),
-                )
-                .normalized(),
-        )
-        .fail_on_skipped_with(gates::should_fail_on_skipped)
-        .max_concurrent_scenarios(1)
-        .before(move |feature, _rule, scenario, world| {
-            async move {
-                let lease = run.lease_profile();
-                let mut lab = run
-                    .new_lab(&feature.name, &scenario.name, &lease)
-                    .unwrap_or_else(|e| panic!("cannot set up the scenario's lab: {e}"));
-                // The course's cluster an earlier scenario left, for `Given a cluster where …`.
-                lab.offer(run.take_kept());
-                world.begin(lab, lease);
-            }
-            .boxed_local()
-        })
-        .after(move |feature, _rule, scenario, finished, world| {
-            async move {
+    let cucumber =
+        LabWorld::cucumber::<PathBuf>()
+            .steps(timed_steps())
+            // Version gates (`@k8s(...)`) for this run's Kubernetes version: see harness/gates.rs.
+            .with_parser(Gated::new(
+                // Features in the course's order: the course's cluster is built once and shared.
+                k8s_labs::course::CourseOrder::new(cucumber::parser::Basic::new()),
+                s.k8s_version,
+            ))
+            .with_writer(
+                writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
+                    .summarized()
+                    .tee::<LabWorld, _>(writer::Json::for_tee(json))
+                    .tee::<LabWorld, _>(
+                        run.collector()
+                            .discard_stats_writes()
+                            .discard_arbitrary_writes(),
+                    )
+                    .normalized(),
+            )
+            .fail_on_skipped_with(gates::should_fail_on_skipped)
+            .max_concurrent_scenarios(1)
+            .before(move |feature, _rule, scenario, world| {
+                async move {
+                    let lease = run.lease_profile();
+                    let mut lab = run
+                        .new_lab(&feature.name, &scenario.name, &lease)
+                        .unwrap_or_else(|e| panic!("cannot set up the scenario's lab: {e}"));
+                    // The course's cluster an earlier scenario left, for `Given a cluster where …`.
+                    lab.offer(run.take_kept());
+                    world.begin(lab, lease);
+                }
+                .boxed_local()
+            })
+            .after(move |feature, _rule, scenario, finished, world| {
+                async move {
                 let failed = !matches!(finished, ScenarioFinished::StepPassed);
                 let Some(world) = world else { return };
                 let lease = world.take_lease();
@@ -244,58 +502,30 @@ async fn labs(
                             }
                         }
                     }
+                    // Still registered: the run tries again when it ends.
                     Err(e) => panic!(
-                        "cannot delete minikube profile {} after the scenario: {e}\ndelete it by hand: {} delete -p {}",
-                        lab.profile(),
-                        lab.minikube().binary().display(),
-                        lab.profile()
+                        "cannot clean up after the scenario: {e}\nthe run tries again when it ends"
                     ),
                 }
             }
             .boxed_local()
-        })
-        .with_cli(opts)
-        .run(root.join("features"));
+            })
+            .with_cli(opts)
+            .run(root.join("features"));
 
-    tokio::select! {
-        out = cucumber => {
-            let failed = cucumber::writer::Stats::<LabWorld>::execution_has_failed(&out);
-            // The course's cluster the last scenarios shared goes with the run.
-            if let Some(kept) = run.take_kept() {
-                eprintln!("k8s-labs: {}", run.delete_kept(kept).await);
-            }
-            let written = run.write_reports()?;
-            if let Some(html) = written.iter().find(|p| p.ends_with(report::REPORT_HTML)) {
-                eprintln!("k8s-labs: report: {}", html.display());
-            }
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-        }
-        signal = interrupted() => {
-            // Leaving the select dropped the run: every process it had started was killed with
-            // its process group. The profiles it created are still there.
-            eprintln!("k8s-labs: {signal}: stopped the run; cleaning up its minikube profiles");
-            for line in run.clean_up_live_profiles().await? {
-                eprintln!("k8s-labs: {line}");
-            }
-            // Its host files (the kept cluster's kubeconfigs) go with it.
-            drop(run.take_kept());
-            Ok(ExitCode::from(130))
-        }
+    let out = cucumber.await;
+    let failed = cucumber::writer::Stats::<LabWorld>::execution_has_failed(&out);
+    // The course's cluster the last scenarios shared goes with the run.
+    if let Some(kept) = run.take_kept() {
+        eprintln!("k8s-labs: {}", run.delete_kept(kept).await);
     }
-}
-
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM, naming it.
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the run cannot be interrupted cleanly: never resolve.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => "interrupted (SIGINT)",
-        _ = term.recv() => "terminated (SIGTERM)",
+    let written = run.write_reports()?;
+    if let Some(html) = written.iter().find(|p| p.ends_with(report::REPORT_HTML)) {
+        eprintln!("k8s-labs: report: {}", html.display());
     }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

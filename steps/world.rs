@@ -11,6 +11,7 @@ use k8s_labs::run::ProfileLease;
 pub struct LabWorld {
     lab: Option<Lab>,
     lease: Option<ProfileLease>,
+    started: Option<tokio::time::Instant>,
 }
 
 impl fmt::Debug for LabWorld {
@@ -27,6 +28,12 @@ impl LabWorld {
     pub fn begin(&mut self, lab: Lab, lease: ProfileLease) {
         self.lab = Some(lab);
         self.lease = Some(lease);
+        self.started = Some(tokio::time::Instant::now());
+    }
+
+    /// When the scenario started (its deadline counts from there).
+    pub fn started(&self) -> tokio::time::Instant {
+        self.started.unwrap_or_else(tokio::time::Instant::now)
     }
 
     /// The scenario's lab.

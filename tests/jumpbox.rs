@@ -38,6 +38,7 @@ async fn on_labsim_the_jumpbox_is_the_host_and_its_curl_is_recorded() {
         ProviderKind::Labsim,
         "unused",
         runner(tmp.path(), Redactor::new()),
+        &k8s_labs::cleanup::Registry::new(),
     )
     .await
     .unwrap();

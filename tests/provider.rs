@@ -270,3 +270,58 @@ async fn the_course_s_cluster_is_kept_between_scenarios_and_deleted_after_a_fail
         Err(ProviderError::ProfileNotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_node_the_profile_does_not_have_is_refused_listing_its_nodes() {
+    let f = fake("nodes");
+    let mut lab = Lab::new(f.minikube.clone(), settings(false));
+    lab.start_nodes(2).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = lab.run_on("nodes-m09", "true").await.unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(
+        err.to_string(),
+        "node \"nodes-m09\" does not exist in minikube profile \"nodes\": its nodes are nodes, nodes-m02"
+    );
+    // minikube's short names are fine.
+    assert_eq!(lab.run_on("m02", "hostname").await.unwrap().code, 0);
+    assert!(matches!(
+        lab.finish(false, None).await.unwrap(),
+        (Cleanup::Deleted, None)
+    ));
+}
+
+#[tokio::test]
+async fn a_kubeconfig_pointing_nowhere_fails_at_once_naming_the_server() {
+    let f = fake("nowhere");
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = f.tmp.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: not-a-real-token\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    let mut lab = Lab::new(f.minikube.clone(), settings(false));
+    let started = std::time::Instant::now();
+    lab.attach_cluster(&kubeconfig).await.unwrap();
+    let err = lab.check_cluster_reachable().await.unwrap_err();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "cannot reach the cluster's API server at https://127.0.0.1:{port}/ (kubeconfig {}) within 4 s:",
+            kubeconfig.display()
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("minikube status -p nowhere"), "{msg}");
+    assert!(!msg.contains("not-a-real-token"), "{msg}");
+}

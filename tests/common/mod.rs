@@ -4,6 +4,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod api;
+pub mod labs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
