@@ -225,11 +225,13 @@ async fn chapter_3_rides_through_an_api_server_restart_and_a_dropped_watch_loses
                     missing.push(format!("{pod} bound at {}", change["time"]));
                 }
             }
-            // Removed: deleted and gone from the API. (labsim's event log marks the kubelet's
-            // final, grace-0 delete `deleted: false`: its API server answers that delete with the
-            // object's earlier `deletionGracePeriodSeconds`, where kube-apiserver's `BeforeDelete`
-            // (k8s.io/apiserver/pkg/registry/rest/delete.go) has shortened it to 0.)
-            if verb == "delete" && sub.is_empty() && !now.contains(&pod) && !deleted.contains(&pod)
+            // Removed: labsim's event log marks the delete that removed the pod (the kubelet's
+            // final one, with grace 0), and the pod is gone from the API.
+            if verb == "delete"
+                && sub.is_empty()
+                && change["deleted"].as_bool() == Some(true)
+                && !now.contains(&pod)
+                && !deleted.contains(&pod)
             {
                 deleted.insert(pod.clone());
                 if !on_timeline(&pod, &|c| matches!(c, Change::PodDeleted)) {

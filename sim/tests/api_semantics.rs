@@ -115,13 +115,41 @@ async fn pods_bind_delete_gracefully_and_watch_with_selectors() {
         table.lines().nth(1).unwrap().contains("Terminating"),
         "{table}"
     );
-    k.delete(&format!("{pods}/p1"), &json!({"gracePeriodSeconds": 0}))
+    // The kubelet's final delete with grace 0: kube-apiserver writes the shortened grace period
+    // (MODIFIED, its deletionTimestamp moved back by the 30 s it no longer waits) and then removes
+    // the pod (DELETED); the response and the DELETED object carry grace 0.
+    let requested = d["metadata"]["deletionTimestamp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gone = k
+        .delete(&format!("{pods}/p1"), &json!({"gracePeriodSeconds": 0}))
         .await
         .unwrap();
+    assert_eq!(gone["metadata"]["deletionGracePeriodSeconds"], 0);
     let (t, o) = next(&mut w).await;
     assert_eq!(
-        (t.as_str(), o["metadata"]["name"].as_str()),
-        ("DELETED", Some("p1"))
+        (
+            t.as_str(),
+            o["metadata"]["deletionGracePeriodSeconds"].as_i64()
+        ),
+        ("MODIFIED", Some(0))
+    );
+    let moved: jiff::Timestamp = o["metadata"]["deletionTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let requested: jiff::Timestamp = requested.parse().unwrap();
+    assert_eq!(requested.duration_since(moved).as_secs(), 30);
+    let (t, o) = next(&mut w).await;
+    assert_eq!(
+        (
+            t.as_str(),
+            o["metadata"]["name"].as_str(),
+            o["metadata"]["deletionGracePeriodSeconds"].as_i64()
+        ),
+        ("DELETED", Some("p1"), Some(0))
     );
     assert!(k.get_opt(&format!("{pods}/p1")).await.unwrap().is_none());
     // an unscheduled pod goes at once

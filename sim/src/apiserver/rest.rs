@@ -1346,6 +1346,14 @@ pub async fn delete(
                 })
             });
         let mut graceful = false;
+        // A pod deleted with grace 0 is first written with `deletionGracePeriodSeconds: 0` and then
+        // removed: two writes, a MODIFIED and a DELETED watch event, the DELETED one and the
+        // response carrying grace 0 (k8s.io/apiserver/pkg/registry/rest/delete.go `BeforeDelete`:
+        // the pod strategy's `CheckGracefulDelete` always answers graceful, so the deletion fields
+        // are set; pkg/registry/generic/registry/store.go `updateForGracefulDeletionAndFinalizers`
+        // writes them and, with a last grace of 0, deletes at once). Only an object already
+        // terminating with grace 0 is deleted in one write.
+        let mut write_grace_first = false;
         match res.kind {
             "Namespace" => {
                 if IMMORTAL.contains(&name) {
@@ -1382,18 +1390,40 @@ pub async fn delete(
                 if !scheduled || terminal {
                     grace = 0;
                 }
-                if grace > 0 {
-                    graceful = true;
-                    if let Some(current) = old["metadata"]["deletionGracePeriodSeconds"].as_i64()
-                        && already_deleting
-                        && current <= grace
-                    {
+                let existing = old["metadata"]["deletionGracePeriodSeconds"].as_i64();
+                // A terminating pod may only have its grace period shortened; its deletion time
+                // moves by the difference (`BeforeDelete`: existing timestamp − existing grace +
+                // new grace). One terminating with grace 0 (or none) is deleted at once.
+                let moved = |grace: i64| {
+                    meta::parse_time(&old["metadata"]["deletionTimestamp"])
+                        .and_then(|t| {
+                            t.checked_add(jiff::SignedDuration::from_secs(
+                                grace - existing.unwrap_or(0),
+                            ))
+                            .ok()
+                        })
+                        .map_or_else(
+                            || meta::rfc3339_in(grace),
+                            |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                        )
+                };
+                if already_deleting && existing.is_none_or(|g| g == 0) {
+                    new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                } else if grace > 0 {
+                    if already_deleting && existing.is_some_and(|current| current <= grace) {
                         return Ok((200, old));
                     }
-                    new["metadata"]["deletionTimestamp"] = json!(meta::rfc3339_in(grace));
+                    graceful = true;
+                    new["metadata"]["deletionTimestamp"] = json!(if already_deleting {
+                        moved(grace)
+                    } else {
+                        meta::rfc3339_in(grace)
+                    });
                     new["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
                 } else {
-                    new["metadata"]["deletionTimestamp"] = json!(now);
+                    write_grace_first = true;
+                    new["metadata"]["deletionTimestamp"] =
+                        json!(if already_deleting { moved(0) } else { now });
                     new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
                 }
             }
@@ -1443,6 +1473,18 @@ pub async fn delete(
                 Err(e) => return Err(e),
             }
         }
+        let (old, rv) = if write_grace_first {
+            match api.store.update(res, new, rv).await {
+                Ok(o) => {
+                    let rv = rv_of(&o);
+                    (o, rv)
+                }
+                Err(ApiError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        } else {
+            (old, rv)
+        };
         match api.store.delete(res, old, rv).await {
             Ok(deleted) => {
                 if res.kind == "Service" {
