@@ -163,7 +163,7 @@ struct ClusterApi {
     client: kube::Client,
     kubeconfig: PathBuf,
     server: String,
-    _recorder: Recorder,
+    recorder: Recorder,
 }
 
 /// What `containerd --version` says (containerd `cmd/containerd/command/main.go` prints
@@ -715,11 +715,11 @@ impl Lab {
     /// The kubeconfig's credentials are registered with the redactor first. Calling it again
     /// (a new kubeconfig after a restart) replaces the client and recorder; the timeline goes on.
     ///
-    /// Returns once the recorder has recorded what exists (its first lists).
+    /// Returns at once; [`check_cluster_reachable`](Self::check_cluster_reachable) then waits
+    /// until the recorder has recorded what exists.
     ///
     /// # Errors
-    /// [`LabError::Kubeconfig`] when the file cannot be read or used, or the API server does not
-    /// list the watched objects within a minute.
+    /// [`LabError::Kubeconfig`] when the file cannot be read or used.
     pub async fn attach_cluster(&mut self, kubeconfig: &Path) -> Result<(), LabError> {
         let redactor = self.minikube.runner().transcript().redactor().clone();
         let fail = |detail: String| LabError::Kubeconfig {
@@ -738,17 +738,11 @@ impl Lab {
         let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
         let recorder = Recorder::start(&client, &self.timeline);
-        // Marks set from now on come after the objects that already exist.
-        if !recorder.synced(RECORDER_SYNC).await {
-            return Err(fail(format!(
-                "the API server did not list nodes, pods, events and node leases within {RECORDER_SYNC:?}"
-            )));
-        }
         self.cluster = Some(ClusterApi {
             client,
             kubeconfig: kubeconfig.to_path_buf(),
             server,
-            _recorder: recorder,
+            recorder,
         });
         self.mark("cluster API attached");
         Ok(())
@@ -756,12 +750,42 @@ impl Lab {
 
     /// Asks the attached cluster's API server its version for up to [`REACH_TIMEOUT`] (an API
     /// server restarting answers within it), so that a kubeconfig pointing nowhere fails at once
-    /// instead of at the end of every wait.
+    /// instead of at the end of every wait; then waits until the timeline's recorder has listed
+    /// what exists, so that marks set afterwards come after those objects.
     ///
     /// # Errors
-    /// [`LabError::Unreachable`] naming the server and the kubeconfig; [`LabError::NoCluster`]
-    /// before [`attach_cluster`](Self::attach_cluster).
+    /// [`LabError::Unreachable`] naming the server and the kubeconfig; [`LabError::Kubeconfig`]
+    /// when the API server answers but does not list nodes, pods, events and node leases within
+    /// [`RECORDER_SYNC`]; [`LabError::NoCluster`] before [`attach_cluster`](Self::attach_cluster).
     pub async fn check_cluster_reachable(&self) -> Result<(), LabError> {
+        crate::progress::track(
+            "the API server's version",
+            Some(REACH_TIMEOUT),
+            self.check_api_answers(),
+        )
+        .await?;
+        let api = self.cluster.as_ref().ok_or(LabError::NoCluster)?;
+        let synced = crate::progress::track(
+            "the timeline's first lists of nodes, pods, events and node leases",
+            Some(RECORDER_SYNC),
+            api.recorder.synced(RECORDER_SYNC),
+        )
+        .await;
+        if synced {
+            Ok(())
+        } else {
+            Err(LabError::Kubeconfig {
+                path: api.kubeconfig.clone(),
+                detail: format!(
+                    "the API server at {} answers but did not list nodes, pods, events and node leases within {}",
+                    api.server,
+                    crate::claims::human(RECORDER_SYNC)
+                ),
+            })
+        }
+    }
+
+    async fn check_api_answers(&self) -> Result<(), LabError> {
         let api = self.cluster.as_ref().ok_or(LabError::NoCluster)?;
         let (client, server, kubeconfig) =
             (&api.client, api.server.as_str(), api.kubeconfig.as_path());
