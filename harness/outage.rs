@@ -1005,10 +1005,59 @@ pub async fn start_curling(
     interval: Duration,
 ) -> Result<(), OutageError> {
     let node = course::node(lab, node)?;
+    let target = node.ip.to_string();
+    // The reader sees the app answer before breaking anything. A cluster that has only just
+    // reached "hello-world deployed" may still get traefik's `404 page not found` for a few
+    // seconds: traefik routes the Ingress once its informers and the provider throttle have
+    // caught up (crate::workload::INGRESS_ROUTED); that is not what the chapter judges.
+    let what = format!(
+        "curl {} from the jumpbox answered by a hello-world pod",
+        node.name
+    );
+    let shared = tokio::sync::Mutex::new(&mut *lab);
+    let answered = Wait::until(what.clone(), crate::workload::INGRESS_ROUTED)
+        .poll(|| async {
+            let mut lab = shared.lock().await;
+            let pods = hello_pods(&lab);
+            let reply = lab.curl_from_jumpbox(&target).await?;
+            Ok::<_, LabError>(match answered_by_pod(&reply, &pods) {
+                Ok(pod) => Probe::Holds(pod),
+                Err(found) => Probe::Fails(found),
+            })
+        })
+        .await;
+    match answered {
+        Ok(_) => {}
+        Err(WaitError::TimedOut { last, .. }) => {
+            return Err(OutageError::Unexpected {
+                what,
+                expected: "podinfo's JSON naming a hello-world pod".into(),
+                found: last,
+            });
+        }
+        Err(e) => {
+            return Err(OutageError::Unexpected {
+                what,
+                expected: "podinfo's JSON naming a hello-world pod".into(),
+                found: e.to_string(),
+            });
+        }
+    }
     lab.mark(format!("curling {} every {}", node.name, human(interval)));
-    lab.start_prober(node.name.clone(), &node.ip.to_string(), interval)
+    lab.start_prober(node.name.clone(), &target, interval)
         .await?;
     Ok(())
+}
+
+/// The hello-world pods the timeline knows (any phase).
+fn hello_pods(lab: &Lab) -> BTreeSet<String> {
+    lab.timeline()
+        .snapshot()
+        .pods
+        .keys()
+        .filter(|(ns, name)| ns == HELLO_NAMESPACE && name.starts_with(HELLO_PREFIX))
+        .map(|(_, name)| name.clone())
+        .collect()
 }
 
 /// From when the prober's judged window starts.
@@ -1061,14 +1110,7 @@ pub fn expect_curls_answered(lab: &mut Lab, node: &str, since: &Since) -> Result
             seen.observed.checked_add(settle).unwrap_or(seen.observed)
         }
     };
-    let pods: BTreeSet<String> = lab
-        .timeline()
-        .snapshot()
-        .pods
-        .keys()
-        .filter(|(ns, name)| ns == HELLO_NAMESPACE && name.starts_with(HELLO_PREFIX))
-        .map(|(_, name)| name.clone())
-        .collect();
+    let pods = hello_pods(lab);
     let before: Vec<&Look> = looks.iter().filter(|l| l.at < from).collect();
     if !before.is_empty() {
         let failed = before
