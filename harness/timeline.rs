@@ -1677,14 +1677,78 @@ fn watch_subject<K: Watched>() -> Subject {
     }
 }
 
+/// What a watch or poll loop of `K` records besides the objects themselves: the watch lost,
+/// resumed or not served, and its first complete list (counted for [`Recorder::synced`]).
+struct LoopState<K> {
+    timeline: Timeline,
+    synced: tokio::sync::watch::Sender<usize>,
+    first_list: bool,
+    lost: Option<Timestamp>,
+    kind: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K: Watched> LoopState<K> {
+    fn new(timeline: Timeline, synced: tokio::sync::watch::Sender<usize>) -> Self {
+        Self {
+            timeline,
+            synced,
+            first_list: true,
+            lost: None,
+            kind: std::marker::PhantomData,
+        }
+    }
+
+    fn record(&self, change: Change) {
+        self.timeline
+            .record(watch_subject::<K>(), change, None, Origin::Harness);
+    }
+
+    /// A complete list: the watch is back if it was lost, the list is diffed in, and the first
+    /// one counts as synced.
+    fn listed(&mut self, items: Vec<K>, origin: Origin) {
+        if let Some(since) = self.lost.take() {
+            let away = duration_between(since, Timestamp::now());
+            self.record(Change::WatchResumed {
+                away_ms: u64::try_from(away.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        relist(&self.timeline, items, origin);
+        self.count_first_list();
+    }
+
+    /// A failure: recorded once until the next complete list.
+    fn lost(&mut self, error: &dyn fmt::Display) {
+        if self.lost.is_none() {
+            self.lost = Some(Timestamp::now());
+            self.record(Change::WatchLost {
+                error: error.to_string(),
+            });
+        }
+    }
+
+    /// The API server does not serve `K`: nothing to list, so the recorder is as synced as it
+    /// will get.
+    fn unavailable(&mut self, error: &dyn fmt::Display) {
+        self.record(Change::WatchUnavailable {
+            error: error.to_string(),
+        });
+        self.count_first_list();
+    }
+
+    fn count_first_list(&mut self) {
+        if std::mem::take(&mut self.first_list) {
+            self.synced.send_modify(|n| *n += 1);
+        }
+    }
+}
+
 /// Lists and watches `K` until aborted; after any failure, lists again and diffs.
 async fn watch_loop<K: Watched>(
     api: Api<K>,
     timeline: Timeline,
     synced: tokio::sync::watch::Sender<usize>,
 ) {
-    let mut first_list = true;
-    let mut lost: Option<Timestamp> = None;
+    let mut state = LoopState::<K>::new(timeline, synced);
     let mut delay = RETRY_FIRST;
     loop {
         let mut stream = watcher(api.clone(), watcher::Config::default()).boxed();
@@ -1694,27 +1758,15 @@ async fn watch_loop<K: Watched>(
                 Ok(Some(watcher::Event::Init)) => listed.clear(),
                 Ok(Some(watcher::Event::InitApply(obj))) => listed.push(obj),
                 Ok(Some(watcher::Event::InitDone)) => {
-                    if let Some(since) = lost.take() {
-                        let away = duration_between(since, Timestamp::now());
-                        timeline.record(
-                            watch_subject::<K>(),
-                            Change::WatchResumed {
-                                away_ms: u64::try_from(away.as_millis()).unwrap_or(u64::MAX),
-                            },
-                            None,
-                            Origin::Harness,
-                        );
-                    }
-                    relist(&timeline, std::mem::take(&mut listed), Origin::Relist);
-                    if std::mem::take(&mut first_list) {
-                        synced.send_modify(|n| *n += 1);
-                    }
+                    state.listed(std::mem::take(&mut listed), Origin::Relist);
                     delay = RETRY_FIRST;
                 }
-                Ok(Some(watcher::Event::Apply(obj))) => observe(&timeline, &obj, Origin::Watch),
+                Ok(Some(watcher::Event::Apply(obj))) => {
+                    observe(&state.timeline, &obj, Origin::Watch);
+                }
                 Ok(Some(watcher::Event::Delete(obj))) => {
                     if let (Some(subject), Some(change)) = (K::subject(&obj), K::deleted()) {
-                        timeline.append(
+                        state.timeline.append(
                             Timestamp::now(),
                             subject,
                             change,
@@ -1727,31 +1779,10 @@ async fn watch_loop<K: Watched>(
                 Ok(None) => break,
                 Err(e) => {
                     if is_not_served(&e) {
-                        timeline.record(
-                            watch_subject::<K>(),
-                            Change::WatchUnavailable {
-                                error: e.to_string(),
-                            },
-                            None,
-                            Origin::Harness,
-                        );
-                        // Nothing to list: the recorder is as synced as it will get.
-                        if first_list {
-                            synced.send_modify(|n| *n += 1);
-                        }
+                        state.unavailable(&e);
                         return;
                     }
-                    if lost.is_none() {
-                        lost = Some(Timestamp::now());
-                        timeline.record(
-                            watch_subject::<K>(),
-                            Change::WatchLost {
-                                error: e.to_string(),
-                            },
-                            None,
-                            Origin::Harness,
-                        );
-                    }
+                    state.lost(&e);
                     break;
                 }
             }
@@ -1771,57 +1802,18 @@ async fn poll_loop<K: Watched>(
     every: Duration,
     synced: tokio::sync::watch::Sender<usize>,
 ) {
-    let mut first_list = true;
+    let mut state = LoopState::<K>::new(timeline, synced);
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut lost: Option<Timestamp> = None;
     loop {
         ticks.tick().await;
         match api.list(&kube::api::ListParams::default()).await {
-            Ok(list) => {
-                if let Some(since) = lost.take() {
-                    let away = duration_between(since, Timestamp::now());
-                    timeline.record(
-                        watch_subject::<K>(),
-                        Change::WatchResumed {
-                            away_ms: u64::try_from(away.as_millis()).unwrap_or(u64::MAX),
-                        },
-                        None,
-                        Origin::Harness,
-                    );
-                }
-                relist(&timeline, list.items, Origin::Poll);
-                if std::mem::take(&mut first_list) {
-                    synced.send_modify(|n| *n += 1);
-                }
-            }
+            Ok(list) => state.listed(list.items, Origin::Poll),
             Err(kube::Error::Api(s)) if s.code == 404 => {
-                timeline.record(
-                    watch_subject::<K>(),
-                    Change::WatchUnavailable {
-                        error: s.to_string(),
-                    },
-                    None,
-                    Origin::Harness,
-                );
-                if first_list {
-                    synced.send_modify(|n| *n += 1);
-                }
+                state.unavailable(&s);
                 return;
             }
-            Err(e) => {
-                if lost.is_none() {
-                    lost = Some(Timestamp::now());
-                    timeline.record(
-                        watch_subject::<K>(),
-                        Change::WatchLost {
-                            error: e.to_string(),
-                        },
-                        None,
-                        Origin::Harness,
-                    );
-                }
-            }
+            Err(e) => state.lost(&e),
         }
     }
 }
