@@ -267,22 +267,12 @@ pub mod chapter {
     /// The named outcome holding its port.
     pub const PORT_OUTCOME: &str = "proxy port";
 
-    fn unexpected(
-        what: &str,
-        expected: impl Into<String>,
-        found: impl Into<String>,
-    ) -> CourseError {
-        CourseError::Unexpected {
-            what: what.into(),
-            expected: expected.into(),
-            found: found.into(),
-        }
-    }
-
     fn port(lab: &Lab) -> Result<u16, CourseError> {
         lab.outcome(PORT_OUTCOME)
             .and_then(|p| p.parse().ok())
-            .ok_or_else(|| unexpected("the proxy", "started by an earlier step", "none"))
+            .ok_or_else(|| {
+                CourseError::unexpected("the proxy", "started by an earlier step", "none")
+            })
     }
 
     /// `kubectl proxy --port=P` on the host (P = `wanted`, or a free port when it is taken, said
@@ -291,8 +281,8 @@ pub mod chapter {
     /// # Errors
     /// [`CourseError`] when it does not serve.
     pub async fn start(lab: &mut Lab, wanted: u16) -> Result<(), CourseError> {
-        let (port, note) =
-            choose_port(wanted).map_err(|e| unexpected("a port", "free", e.to_string()))?;
+        let (port, note) = choose_port(wanted)
+            .map_err(|e| CourseError::unexpected("a port", "free", e.to_string()))?;
         let state = lab.course().ok_or(CourseError::NoCluster)?;
         let files = state.files();
         let kubectl = Command::new("kubectl")
@@ -315,7 +305,7 @@ pub mod chapter {
         match e {
             ApiServerError::Run(r) => CourseError::Run(r),
             ApiServerError::Wait(w) => CourseError::Kube(w.into()),
-            other => unexpected("kubectl proxy", "to serve", other.to_string()),
+            other => CourseError::unexpected("kubectl proxy", "to serve", other.to_string()),
         }
     }
 
@@ -332,7 +322,7 @@ pub mod chapter {
         if printed.lines().any(|l| l.trim() == serving_line(port)) {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 "what kubectl proxy printed",
                 serving_line(port),
                 printed,
@@ -375,7 +365,7 @@ pub mod chapter {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 "the paths of GET /",
                 format!("{paths:?}"),
                 format!("missing {missing:?} in {listed:?}"),
@@ -412,7 +402,7 @@ pub mod chapter {
         if !wanted.is_empty() && missing.is_empty() {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 &format!("the {kind} at {path}"),
                 format!("{wanted:?}"),
                 format!("missing {missing:?} in {items:?}"),
@@ -431,7 +421,7 @@ pub mod chapter {
         if value["metadata"]["name"] == name {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 &format!("GET {path}"),
                 format!("the {kind} {name}"),
                 value["metadata"]["name"].to_string(),
@@ -451,7 +441,7 @@ pub mod chapter {
         if reply.status == Some(200) && reply.body.contains(text) {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 &format!("GET {path}"),
                 format!("a log with {text:?}"),
                 format!(
@@ -470,9 +460,9 @@ pub mod chapter {
     /// [`CourseError`] when it cannot be stopped or the port stays taken.
     pub async fn stop(lab: &mut Lab) -> Result<(), CourseError> {
         let port = port(lab)?;
-        let process = lab
-            .take_process(PROXY)
-            .ok_or_else(|| unexpected("the proxy", "running", "not started or already stopped"))?;
+        let process = lab.take_process(PROXY).ok_or_else(|| {
+            CourseError::unexpected("the proxy", "running", "not started or already stopped")
+        })?;
         Proxy::from_parts(process, port)
             .stop()
             .await

@@ -8,14 +8,6 @@ use crate::kubectl::{self, Place};
 use crate::lab::Lab;
 use crate::node_shell::{self, KUBECONFIG_INSTRUCTIONS};
 
-fn unexpected(what: &str, expected: impl Into<String>, found: impl Into<String>) -> CourseError {
-    CourseError::Unexpected {
-        what: what.into(),
-        expected: expected.into(),
-        found: found.into(),
-    }
-}
-
 /// `kubeadm init` printed the success banner, the three kubeconfig lines the course asks the
 /// reader to run, and a join command for `<primary IP>:8443` with a well-formed token and a
 /// `sha256:` CA hash (the join command is shown with its token redacted).
@@ -25,7 +17,7 @@ fn unexpected(what: &str, expected: impl Into<String>, found: impl Into<String>)
 pub fn expect_init_output(lab: &Lab) -> Result<(), CourseError> {
     let state = lab.course().ok_or(CourseError::NoCluster)?;
     let (_, output) = state.printed(KUBEADM_INIT).last().ok_or_else(|| {
-        unexpected(
+        CourseError::unexpected(
             "kubeadm init's output",
             "kubeadm init to have run",
             "it did not",
@@ -35,21 +27,21 @@ pub fn expect_init_output(lab: &Lab) -> Result<(), CourseError> {
     let primary = course::primary(lab)?;
     let endpoint = format!("{}:{}", primary.ip, crate::kubeconfig::API_PORT);
     if !init.initialized {
-        return Err(unexpected(
+        return Err(CourseError::unexpected(
             "kubeadm init's banner",
             "Your Kubernetes control-plane has initialized successfully!",
             "none",
         ));
     }
     if init.kubeconfig_instructions.len() != KUBECONFIG_INSTRUCTIONS.len() {
-        return Err(unexpected(
+        return Err(CourseError::unexpected(
             "kubeadm init's kubeconfig instructions",
             KUBECONFIG_INSTRUCTIONS.join("\n"),
             init.kubeconfig_instructions.join("\n"),
         ));
     }
     if init.join.endpoint != endpoint {
-        return Err(unexpected(
+        return Err(CourseError::unexpected(
             "the join command's endpoint",
             endpoint,
             init.join.endpoint,
@@ -72,7 +64,7 @@ pub async fn expect_coredns_explained(lab: &mut Lab) -> Result<(), CourseError> 
     let client = lab.kube()?.clone();
     let pods = kube::pods(&client, "kube-system", "k8s-app=kube-dns").await?;
     let pod = pods.first().ok_or_else(|| {
-        unexpected(
+        CourseError::unexpected(
             "the CoreDNS pods",
             "two pods of the coredns Deployment",
             "none",
@@ -81,7 +73,7 @@ pub async fn expect_coredns_explained(lab: &mut Lab) -> Result<(), CourseError> 
     let name = kube::name_of(pod).to_string();
     lab.touch("Pod", "kube-system", &name);
     if kube::running_and_ready(pod) {
-        return Err(unexpected(
+        return Err(CourseError::unexpected(
             &format!("CoreDNS pod {name}"),
             "not Running before the network plugin",
             kube::describe_pod(pod),
@@ -104,7 +96,7 @@ pub async fn expect_coredns_explained(lab: &mut Lab) -> Result<(), CourseError> 
             ) && e.message.as_deref().is_some_and(|m| m.contains("network"))
         });
         if !found {
-            return Err(unexpected(
+            return Err(CourseError::unexpected(
                 &format!("the events of {name}"),
                 "FailedCreatePodSandBox or NetworkNotReady with a network error",
                 format!(

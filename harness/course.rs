@@ -451,6 +451,21 @@ pub enum CourseError {
     },
 }
 
+impl CourseError {
+    /// [`CourseError::Unexpected`]: `what` was checked, `expected` was wanted, `found` was there.
+    pub fn unexpected(
+        what: &str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> CourseError {
+        CourseError::Unexpected {
+            what: what.into(),
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+}
+
 /// How many trailing lines of a failed command's output an error quotes.
 const ERROR_LINES: usize = 25;
 

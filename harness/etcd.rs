@@ -237,18 +237,6 @@ pub mod chapter {
     /// The named background process of the course's watch.
     pub const WATCH: &str = "the etcd watch";
 
-    fn unexpected(
-        what: &str,
-        expected: impl Into<String>,
-        found: impl Into<String>,
-    ) -> CourseError {
-        CourseError::Unexpected {
-            what: what.into(),
-            expected: expected.into(),
-            found: found.into(),
-        }
-    }
-
     /// Runs `commands` after the course's alias on the primary node.
     ///
     /// # Errors
@@ -287,7 +275,7 @@ pub mod chapter {
                 lab.record("etcdctl version", format!("{v} (API {api})"));
                 Ok(())
             }
-            _ => Err(unexpected(
+            _ => Err(CourseError::unexpected(
                 "`etcdctl version`",
                 "etcdctl version: X / API version: Y",
                 out,
@@ -303,11 +291,11 @@ pub mod chapter {
     pub async fn expect_one_started_member(lab: &Lab) -> Result<(), CourseError> {
         let out = run_ok(lab, "etcdctl member list --write-out=table").await?;
         let members = parse_member_table(&out)
-            .map_err(|e| unexpected("the member table", "a table", e.to_string()))?;
+            .map_err(|e| CourseError::unexpected("the member table", "a table", e.to_string()))?;
         let primary = course::primary(lab)?;
         match members.as_slice() {
             [m] if m.status == "started" && m.name == primary.name => Ok(()),
-            _ => Err(unexpected(
+            _ => Err(CourseError::unexpected(
                 "`etcdctl member list --write-out=table`",
                 format!("one started member named {}", primary.name),
                 format!("{members:?}"),
@@ -326,7 +314,7 @@ pub mod chapter {
             .run_on(&primary.name, "sudo etcdctl member list")
             .await?;
         if r.success() {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 "`sudo etcdctl member list` without certificates",
                 "a failure",
                 r.output,
@@ -346,7 +334,7 @@ pub mod chapter {
         if !keys.is_empty() && outside.is_empty() {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 "the keys of `etcdctl get --prefix / --keys-only`",
                 format!("every key under {prefix} ({} keys)", keys.len()),
                 format!("outside: {outside:?}"),
@@ -364,7 +352,7 @@ pub mod chapter {
         if keys == [key.clone()] {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 &format!("`{command}`"),
                 key,
                 format!("{keys:?}"),
@@ -394,7 +382,7 @@ pub mod chapter {
         if out.lines().next().map(str::trim) == Some(key.as_str()) && value.contains(&pod) {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 &format!("`etcdctl get {key}`"),
                 format!("the key, then a value naming {pod}"),
                 out.chars().take(300).collect::<String>(),
@@ -419,7 +407,7 @@ pub mod chapter {
         if out.trim() == "OK" && parse_get(&read) == [(key.to_string(), value.to_string())] {
             Ok(())
         } else {
-            Err(unexpected(
+            Err(CourseError::unexpected(
                 &format!("`{put}` then `{get}`"),
                 format!("OK, then {key} / {value}"),
                 format!("{out}{read}"),
@@ -471,10 +459,11 @@ pub mod chapter {
     pub async fn expect_watch_saw_pod_lifecycle(lab: &mut Lab) -> Result<(), CourseError> {
         let process = lab
             .take_process(WATCH)
-            .ok_or_else(|| unexpected("the etcd watch", "started earlier", "none"))?;
+            .ok_or_else(|| CourseError::unexpected("the etcd watch", "started earlier", "none"))?;
         let output = process.stop().await?;
-        let events = parse_watch_json(&output.stdout)
-            .map_err(|e| unexpected("the watch's output", "JSON events", e.to_string()))?;
+        let events = parse_watch_json(&output.stdout).map_err(|e| {
+            CourseError::unexpected("the watch's output", "JSON events", e.to_string())
+        })?;
         let by_key = events_by_key(&events);
         let seen = by_key.iter().find(|(key, kinds)| {
             key.starts_with("/registry/pods/default/hello-world-")
@@ -487,7 +476,7 @@ pub mod chapter {
                 lab.record("watched pod", format!("{key}: {kinds:?}"));
                 Ok(())
             }
-            None => Err(unexpected(
+            None => Err(CourseError::unexpected(
                 "the etcd watch on /registry/pods/",
                 "a hello-world pod created, updated and deleted",
                 format!("{by_key:#?}"),
